@@ -1,0 +1,62 @@
+"""Probe emission: the IR text that designs insert, and the runtime declarations it needs.
+
+A probe is a call to a small internal ``alwaysinline`` function, ``@__ci_probe(i64 cost)``, that
+the post-pass inlines: ``budget -= cost; if (budget < 0) __ci_slow_path(cost)``. Letting LLVM's
+inliner expand it keeps the pass simple (a probe is one instruction; LLVM splits the block and
+fixes PHIs) and makes probes easy to find in the pass output (the ``@__ci_probe`` calls are the
+tags that make the pass idempotent).
+"""
+
+from __future__ import annotations
+
+from ..ir.model import Instr, Module
+from . import abi
+
+#: Name of the internal probe function defined in every instrumented module.
+PROBE_FN = "@__ci_probe"
+
+
+def probe_call(cost: int) -> Instr:
+    """A probe charging ``cost`` IR instructions."""
+    return Instr(f"  call void {PROBE_FN}(i64 {cost})")
+
+
+def is_probe(ins: Instr) -> bool:
+    return ins.opcode == "call" and ins.callee == PROBE_FN
+
+
+def is_instrumented(module: Module) -> bool:
+    """True if the module already carries our probes or runtime references."""
+    return module.mentions(PROBE_FN) or module.mentions("@" + abi.SLOW_PATH)
+
+
+def runtime_declarations() -> str:
+    """Top-level IR that defines the probe and declares the runtime symbols it uses."""
+    budget = "@" + abi.BUDGET
+    slow = "@" + abi.SLOW_PATH
+    return f"""
+{budget} = external thread_local(initialexec) global i64, align 8
+
+declare void {slow}(i64) cold nounwind
+
+define internal void {PROBE_FN}(i64 %cost) alwaysinline nounwind {{
+  %budget = load i64, ptr {budget}, align 8
+  %left = sub i64 %budget, %cost
+  store i64 %left, ptr {budget}, align 8
+  %due = icmp slt i64 %left, 0
+  br i1 %due, label %slow, label %done
+
+slow:
+  call void {slow}(i64 %cost)
+  br label %done
+
+done:
+  ret void
+}}"""
+
+
+def add_runtime_declarations(module: Module) -> None:
+    """Append the probe definition and runtime declarations to ``module`` (once)."""
+    if module.mentions(PROBE_FN):
+        return
+    module.append_toplevel(runtime_declarations())

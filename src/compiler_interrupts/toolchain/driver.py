@@ -1,0 +1,277 @@
+"""``ci-cc`` / ``ci-c++``: drop-in compiler drivers that build programs with compiler interrupts.
+
+For each C/C++ (or LLVM IR) input: ``clang <user flags> -c -emit-llvm`` -> llvmlite text ->
+the instrumentation pass -> llvmlite verify + post-pass + codegen -> the object (or assembly,
+or bitcode) the user asked for. Assembly sources are compiled by clang untouched. Linking is
+done by clang with the user's arguments in their order, plus the runtime. Invocations that
+produce no code (``-E``, ``-M``, ``--version``, ``-###``, queries) are handed to clang unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import designs
+from ..diagnostics import CIError
+from ..emit import abi
+from ..pipeline import PassOptions, instrument_text
+from . import clang as clangmod
+from .invocation import Input, Invocation, parse_invocation
+from .llvm import CodegenOptions, LLVMError, bitcode_to_text, canonicalize, compile_ir
+
+PROG = "ci-cc"
+MAX_DEPTH = 8
+
+
+def _err(msg: str) -> None:
+    print(f"{PROG}: error: {msg}", file=sys.stderr)
+
+
+def _warn(msg: str) -> None:
+    print(f"{PROG}: warning: {msg}", file=sys.stderr)
+
+
+def header_dir() -> Path:
+    """Directory holding ``ci_lib.h``."""
+    return Path(__file__).resolve().parent.parent / "runtime"
+
+
+@dataclass
+class Context:
+    inv: Invocation
+    clang: str
+    design: str
+    verbose: bool
+    stats: bool
+    save_temps: bool
+    skip: str | None
+
+    def run(self, cmd: list[str]) -> int:
+        return clangmod.run(cmd, verbose=self.verbose)
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file, so an interrupted build never
+    leaves a half-written output."""
+    d = os.path.dirname(os.path.abspath(path)) or "."
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".ci-tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _default_output(inp: Input, mode: str, emit_llvm: bool) -> str:
+    stem = os.path.splitext(os.path.basename(inp.path))[0]
+    if mode == "asm":
+        return stem + (".ll" if emit_llvm else ".s")
+    return stem + (".bc" if emit_llvm else ".o")
+
+
+def _dep_args(ctx: Context, inp: Input, out: str) -> list[str]:
+    """Keep ``-MD``/``-MMD`` output where the user expects it although we compile to a
+    temporary bitcode file."""
+    inv = ctx.inv
+    if not inv.has_dep_output:
+        return []
+    args: list[str] = []
+    if inv.dep_file is None:
+        base = out if inv.mode != "link" else os.path.basename(inp.path)
+        args += ["-MF", os.path.splitext(base)[0] + ".d"]
+    if not inv.dep_target:
+        target = out if inv.mode != "link" else os.path.splitext(os.path.basename(inp.path))[0] + ".o"
+        args += ["-MT", target]
+    return args
+
+
+def _lang_args(inv: Invocation, inp: Input) -> list[str]:
+    """``-x LANG`` when the user forced the language of this input."""
+    ext = os.path.splitext(inp.path)[1]
+    from .options import ASM_EXTENSIONS, SOURCE_EXTENSIONS
+
+    natural = SOURCE_EXTENSIONS.get(ext) or ASM_EXTENSIONS.get(ext)
+    return [] if natural == inp.language else ["-x", inp.language]
+
+
+def _emit_kind(inv: Invocation, final: bool) -> str:
+    if not final:
+        return "obj"
+    if inv.mode == "asm":
+        return "ll" if inv.emit_llvm else "asm"
+    return "bc" if inv.emit_llvm else "obj"
+
+
+def _instrument_ir(ctx: Context, text: str, inp: Input, emit: str, out: str) -> None:
+    opts = CodegenOptions(opt_level=ctx.inv.opt_level)
+    result = instrument_text(text, PassOptions(ctx.design, ctx.skip), filename=inp.path)
+    for s in result.stats.skipped:
+        if not s.reason.startswith(("part of the compiler-interrupts runtime", "available_ext")):
+            _warn(f"{inp.path}: {s.function} left uninstrumented: {s.reason}")
+    if result.already_instrumented:
+        _warn(f"{inp.path}: already instrumented; left as is")
+    if ctx.stats:
+        print(f"{PROG}: {inp.path}: design={ctx.design} " + " ".join(result.stats.lines()),
+              file=sys.stderr)
+    if ctx.save_temps:
+        Path(out + ".ci.ll").write_text(result.text)
+    try:
+        data = compile_ir(result.text, emit, opts)  # type: ignore[arg-type]
+    except LLVMError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "verifier error"
+        _warn(f"{inp.path}: instrumented IR was rejected by LLVM ({first}); "
+              "this file is compiled without probes")
+        data = compile_ir(text, emit, opts)  # type: ignore[arg-type]
+    _atomic_write(out, data)
+
+
+def _compile_input(ctx: Context, inp: Input, out: str, emit: str) -> int:
+    """Compile one input to ``out``; returns an exit code."""
+    inv = ctx.inv
+    if inp.is_asm:
+        return ctx.run([ctx.clang, *inv.compile_args, *_lang_args(inv, inp), "-c", "-o", out,
+                        inp.path])
+    if inp.language == "ir":
+        data = Path(inp.path).read_bytes()
+        text = bitcode_to_text(data) if data[:2] == b"BC" or data[:4] == b"\xde\xc0\x17\x0b" \
+            else canonicalize(data.decode())
+        _instrument_ir(ctx, text, inp, emit, out)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="ci-cc-") as td:
+        bc = os.path.join(td, "input.bc")
+        cmd = [ctx.clang, *inv.compile_args, "-idirafter", str(header_dir()),
+               *_dep_args(ctx, inp, out), "-c", "-emit-llvm", "-o", bc,
+               *_lang_args(inv, inp), inp.path]
+        rc = ctx.run(cmd)
+        if rc != 0:
+            return rc
+        data = Path(bc).read_bytes()
+    if ctx.save_temps:
+        Path(out + ".ci.bc").write_bytes(data)
+    text = bitcode_to_text(data)
+    _instrument_ir(ctx, text, inp, emit, out)
+    return 0
+
+
+def _runtime_link_args(ctx: Context) -> list[str]:
+    from ..runtime import build
+
+    inv = ctx.inv
+    how = inv.ci.get("runtime", "auto")
+    if how == "none":
+        return []
+    if how not in ("auto", "static", "shared"):
+        raise CIError(f"--ci-runtime={how}: expected auto, static, shared or none")
+    shared = how == "shared" or (how == "auto" and inv.shared)
+    args: list[str] = []
+    autostart = inv.ci.get("autostart")
+    if autostart:
+        define = _autostart_define(autostart)
+        args += [str(build.autostart_object(define=define)), "-Wl,--wrap=pthread_create"]
+    if shared:
+        lib = build.shared_runtime()
+        args += [str(lib), f"-Wl,-rpath,{lib.parent}"]
+    else:
+        lib = build.static_runtime()
+        exports = [abi.BUDGET, abi.SLOW_PATH, *abi.PUBLIC_API]
+        args += [str(lib)]
+        if not any(a in ("-static",) for a in inv.args):
+            args += [f"-Wl,--export-dynamic-symbol={s}" for s in exports]
+    return args
+
+
+def _autostart_define(value: str) -> str:
+    v = value.strip()
+    if v.startswith("ir") and v[2:].isdigit():
+        return f"CI_AUTOSTART_IR={int(v[2:])}"
+    if v.isdigit():
+        return f"CI_AUTOSTART_CYCLES={int(v)}"
+    raise CIError(f"--ci-autostart={value}: expected a number of cycles (N) or instructions (irN)")
+
+
+def _link(ctx: Context, objects: dict[int, str]) -> int:
+    inv = ctx.inv
+    cmd = [ctx.clang]
+    for idx, a in enumerate(inv.args):
+        if idx in inv.link_skip:
+            continue
+        cmd.append(objects.get(idx, a))
+    if inv.output is not None:
+        cmd += ["-o", inv.output]
+    cmd += _runtime_link_args(ctx)
+    cmd.append("-Wno-unused-command-line-argument")
+    return ctx.run(cmd)
+
+
+def drive(argv: list[str], cxx: bool = False) -> int:
+    """Run the driver on ``argv`` (without the program name); returns the exit code."""
+    depth = int(os.environ.get("CI_CC_DEPTH", "0"))
+    if depth >= MAX_DEPTH:
+        _err("ci-cc is calling itself (CI_CLANG points back at ci-cc?)")
+        return 1
+    try:
+        extra = shlex.split(os.environ.get("CI_FLAGS", ""))
+        inv = parse_invocation(list(argv) + extra)
+        design = inv.ci.get("design") or os.environ.get("CI_DESIGN") or designs.DEFAULT_DESIGN
+        designs.get_design(design)  # validate the name before doing anything
+        clang = clangmod.find_clang(cxx)
+        ctx = Context(
+            inv=inv,
+            clang=clang,
+            design=design,
+            verbose="verbose" in inv.ci or os.environ.get("CI_VERBOSE") == "1",
+            stats="stats" in inv.ci,
+            save_temps="save-temps" in inv.ci,
+            skip=inv.ci.get("skip"),
+        )
+        if inv.mode == "passthrough":
+            return ctx.run([clang, *inv.args, "-idirafter", str(header_dir())]
+                           if inv.inputs else [clang, *inv.args])
+        if inv.mode in ("compile", "asm"):
+            for inp in inv.inputs:
+                if inp.language == "linker":
+                    continue
+                if inp.is_asm and inv.mode == "asm":
+                    rc = ctx.run([clang, *inv.compile_args, "-S", "-o",
+                                  inv.output or _default_output(inp, "asm", False), inp.path])
+                else:
+                    out = inv.output or _default_output(inp, inv.mode, inv.emit_llvm)
+                    rc = _compile_input(ctx, inp, out, _emit_kind(inv, True))
+                if rc != 0:
+                    return rc
+            return 0
+        # Compile and link.
+        with tempfile.TemporaryDirectory(prefix="ci-cc-link-") as td:
+            objects: dict[int, str] = {}
+            for k, inp in enumerate(inv.inputs):
+                if inp.language == "linker":
+                    continue
+                obj = os.path.join(td, f"{k}-{os.path.splitext(os.path.basename(inp.path))[0]}.o")
+                rc = _compile_input(ctx, inp, obj, "obj")
+                if rc != 0:
+                    return rc
+                objects[inp.index] = obj
+            return _link(ctx, objects)
+    except CIError as exc:
+        _err(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def main_cc() -> None:
+    sys.exit(drive(sys.argv[1:], cxx=False))
+
+
+def main_cxx() -> None:
+    sys.exit(drive(sys.argv[1:], cxx=True))
