@@ -57,8 +57,11 @@ def cmd_runtime(ns: argparse.Namespace) -> int:
     from .toolchain.driver import header_dir
 
     print(f"header:  {header_dir() / 'ci_lib.h'}")
-    print(f"static:  {build.static_runtime()}")
-    print(f"shared:  {build.shared_runtime()}")
+    from .toolchain.clang import find_clang
+
+    cc = find_clang(False)
+    print(f"static:  {build.runtime_paths(cc).library}")
+    print(f"shared:  {build.runtime_paths(cc, shared=True).library}")
     return 0
 
 
@@ -70,7 +73,7 @@ def make_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("instrument", help="instrument one .ll/.bc module and print LLVM IR")
-    s.add_argument("input", help=".ll or .bc file, or - for standard input")
+    s.add_argument("input", nargs="?", default="-", help=".ll or .bc file (default: standard input)")
     s.add_argument("-o", "--output", help="output .ll (default: standard output)")
     s.add_argument("--design", default=designs.DEFAULT_DESIGN, choices=designs.names())
     s.add_argument("--skip", help="regex of function names to leave uninstrumented")

@@ -173,20 +173,19 @@ def _runtime_link_args(ctx: Context) -> list[str]:
     if how not in ("auto", "static", "shared"):
         raise CIError(f"--ci-runtime={how}: expected auto, static, shared or none")
     shared = how == "shared" or (how == "auto" and inv.shared)
-    args: list[str] = []
     autostart = inv.ci.get("autostart")
-    if autostart:
-        define = _autostart_define(autostart)
-        args += [str(build.autostart_object(define=define)), "-Wl,--wrap=pthread_create"]
-    if shared:
-        lib = build.shared_runtime()
-        args += [str(lib), f"-Wl,-rpath,{lib.parent}"]
-    else:
-        lib = build.static_runtime()
+    define = _autostart_define(autostart) if autostart else None
+    try:
+        art = build.runtime_paths(clangmod.find_clang(False), shared=shared,
+                                  autostart_define=define)
+    except build.RuntimeBuildError as exc:
+        raise CIError(f"cannot build the compiler-interrupts runtime: {exc}") from None
+    args = art.link_args(autostart=bool(autostart))
+    if not shared and "-static" not in inv.args:
+        # Executables export the runtime's symbols so that instrumented shared objects loaded
+        # into them use the executable's counter (one counter per thread per process).
         exports = [abi.BUDGET, abi.SLOW_PATH, *abi.PUBLIC_API]
-        args += [str(lib)]
-        if not any(a in ("-static",) for a in inv.args):
-            args += [f"-Wl,--export-dynamic-symbol={s}" for s in exports]
+        args += [f"-Wl,--export-dynamic-symbol={s}" for s in exports]
     return args
 
 
