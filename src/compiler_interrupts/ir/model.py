@@ -75,7 +75,7 @@ class Instr:
         word, _, rest = body.partition(" ")
         if word in _TAIL_KINDS:
             word, _, rest = rest.partition(" ")
-        return name, word, rest
+        return name, word.rstrip(","), rest
 
     @property
     def name(self) -> str | None:

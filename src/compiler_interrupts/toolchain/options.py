@@ -25,12 +25,12 @@ class Opt(Flag):
 
 #: Exact option names. Kept sorted; a unit test checks it.
 EXACT: dict[str, Opt] = {
+    "-###": Opt.NO_INSTRUMENT,
     "--ld-path": Opt.TAKES_ARG | Opt.LINK,
     "--param": Opt.TAKES_ARG,
     "--serialize-diagnostics": Opt.TAKES_ARG,
     "--sysroot": Opt.TAKES_ARG,
     "--version": Opt.NO_INSTRUMENT,
-    "-###": Opt.NO_INSTRUMENT,
     "-E": Opt.NO_INSTRUMENT,
     "-F": Opt.TAKES_ARG,
     "-I": Opt.TAKES_ARG,
