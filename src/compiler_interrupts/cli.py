@@ -94,6 +94,13 @@ def make_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("runtime", help="build (if needed) and print the runtime paths")
     s.set_defaults(func=cmd_runtime)
+
+    try:
+        from .bench.cli import add_parser as add_bench_parser
+    except ImportError:  # the bench harness is optional at import time
+        add_bench_parser = None
+    if add_bench_parser is not None:
+        add_bench_parser(sub)
     return p
 
 

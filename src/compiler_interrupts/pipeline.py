@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .designs import get_design
 from .designs.base import Stats, skip_reason
-from .diagnostics import Skipped
+from .diagnostics import CIError, Skipped
 from .emit.probes import add_runtime_declarations, is_instrumented
 from .ir.parser import parse_module
 
@@ -19,6 +19,10 @@ class PassOptions:
     design: str = "naive"
     skip: str | None = None
     """Regular expression of function names (without ``@``) to leave alone."""
+    opt_level: int = 2
+    """The optimisation level the module was built at (``-O0`` keeps budgets in memory)."""
+    bound: int | None = None
+    """The design's probe-free cost bound ``C`` (designs that have one)."""
 
 
 @dataclass
@@ -28,24 +32,37 @@ class PassResult:
     already_instrumented: bool = False
 
 
+def _design_options(options: PassOptions) -> dict:
+    if options.design != "ci" or options.bound is None:
+        return {}
+    from .designs.ci import CIOptions
+
+    if options.bound < 1:
+        raise CIError(f"the bound must be a positive number of IR instructions, not {options.bound}")
+    return {"options": CIOptions(bound=options.bound)}
+
+
 def instrument_text(text: str, options: PassOptions = PassOptions(), filename: str = "<input>") -> PassResult:
     """Instrument a module given as LLVM 22 textual IR; returns the new text and statistics."""
-    design = get_design(options.design)
+    design = get_design(options.design, **_design_options(options))
     module = parse_module(text, filename)
     stats = Stats()
     if is_instrumented(module):
         return PassResult(text, stats, already_instrumented=True)
     skip_re = re.compile(options.skip) if options.skip else None
+    todo = []
     for fn in module.functions:
         stats.functions += 1
         reason = skip_reason(module, fn, skip_re)
         if reason is not None:
             stats.skipped.append(Skipped(fn.name, reason))
             continue
-        if not design.inserts_probes:
-            continue
-        design.instrument(module, fn, stats)
-        stats.instrumented += 1
+        todo.append(fn)
+    if design.inserts_probes:
+        design.begin_module(module, todo, stats, options.opt_level)
+        for fn in todo:
+            design.instrument(module, fn, stats)
+            stats.instrumented += 1
     if design.inserts_probes and stats.probes:
         add_runtime_declarations(module)
     return PassResult(module.render(), stats)

@@ -11,6 +11,8 @@ from .base import Design
 REGISTRY: dict[str, tuple[str, str]] = {
     "none": (".none", "NoneDesign"),
     "naive": (".naive", "NaiveDesign"),
+    "ci": (".ci", "CIDesign"),
+    "signal": (".signal", "SignalDesign"),
 }
 
 DEFAULT_DESIGN = "naive"
@@ -20,7 +22,7 @@ def names() -> list[str]:
     return list(REGISTRY)
 
 
-def get_design(name: str) -> Design:
+def get_design(name: str, **options) -> Design:
     """Instantiate the design called ``name``; unknown names raise a :class:`CIError` that lists
     the valid ones."""
     try:
@@ -30,4 +32,5 @@ def get_design(name: str) -> Design:
             f"unknown design '{name}' (valid: {', '.join(names())})"
         ) from None
     mod = importlib.import_module(mod_name, __name__)
-    return getattr(mod, cls_name)()
+    cls = getattr(mod, cls_name)
+    return cls(**options) if options else cls()

@@ -67,6 +67,11 @@ class Design:
     name: ClassVar[str]
     inserts_probes: ClassVar[bool] = True
 
+    def begin_module(self, module: Module, functions: list[Function], stats: Stats,
+                     opt_level: int = 2) -> None:
+        """Module-wide analysis before any function is instrumented (``functions``: those that
+        will be). The default does nothing."""
+
     def instrument(self, module: Module, fn: Function, stats: Stats) -> None:
         """Insert probes into ``fn`` (already known to be safe to instrument)."""
         raise NotImplementedError

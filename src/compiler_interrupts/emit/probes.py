@@ -14,6 +14,14 @@ from . import abi
 
 #: Name of the internal probe function defined in every instrumented module.
 PROBE_FN = "@__ci_probe"
+#: Probe on a function-local copy of the budget (register mode of the ``ci`` design).
+PROBE_LOCAL_FN = "@__ci_probe_local"
+#: Copy the local budget to the thread's budget (before calls and returns).
+FLUSH_FN = "@__ci_flush"
+#: Copy the thread's budget into the local one (at entry and after calls).
+RELOAD_FN = "@__ci_reload"
+#: Name of the function-local budget slot.
+LOCAL = "%ci.local"
 
 
 def probe_call(cost: int) -> Instr:
@@ -21,8 +29,38 @@ def probe_call(cost: int) -> Instr:
     return Instr(f"  call void {PROBE_FN}(i64 {cost})")
 
 
+def probe_local_call(cost: int) -> Instr:
+    """A probe on the function's local budget copy."""
+    return Instr(f"  call void {PROBE_LOCAL_FN}(ptr {LOCAL}, i64 {cost})")
+
+
+def flush_call() -> Instr:
+    return Instr(f"  call void {FLUSH_FN}(ptr {LOCAL})")
+
+
+def reload_call() -> Instr:
+    return Instr(f"  call void {RELOAD_FN}(ptr {LOCAL})")
+
+
+def local_alloca() -> Instr:
+    return Instr(f"  {LOCAL} = alloca i64, align 8")
+
+
 def is_probe(ins: Instr) -> bool:
-    return ins.opcode == "call" and ins.callee == PROBE_FN
+    return ins.opcode == "call" and ins.callee in (PROBE_FN, PROBE_LOCAL_FN)
+
+
+def is_helper(ins: Instr) -> bool:
+    """Calls to any of our inline helpers (probes, flush, reload)."""
+    return ins.opcode == "call" and ins.callee in (PROBE_FN, PROBE_LOCAL_FN, FLUSH_FN, RELOAD_FN)
+
+
+def probe_cost(ins: Instr) -> int | None:
+    """The constant cost a probe charges, or None if ``ins`` is not a probe."""
+    if not is_probe(ins):
+        return None
+    text = ins.text
+    return int(text[text.rindex("i64 ") + 4 : text.rindex(")")])
 
 
 def is_instrumented(module: Module) -> bool:
@@ -51,6 +89,36 @@ slow:
   br label %done
 
 done:
+  ret void
+}}
+
+define internal void {PROBE_LOCAL_FN}(ptr %local, i64 %cost) alwaysinline nounwind {{
+  %budget = load i64, ptr %local, align 8
+  %left = sub i64 %budget, %cost
+  store i64 %left, ptr %local, align 8
+  %due = icmp slt i64 %left, 0
+  br i1 %due, label %slow, label %done
+
+slow:
+  store i64 %left, ptr {budget}, align 8
+  call void {slow}(i64 %cost)
+  %fresh = load i64, ptr {budget}, align 8
+  store i64 %fresh, ptr %local, align 8
+  br label %done
+
+done:
+  ret void
+}}
+
+define internal void {FLUSH_FN}(ptr %local) alwaysinline nounwind {{
+  %v = load i64, ptr %local, align 8
+  store i64 %v, ptr {budget}, align 8
+  ret void
+}}
+
+define internal void {RELOAD_FN}(ptr %local) alwaysinline nounwind {{
+  %v = load i64, ptr {budget}, align 8
+  store i64 %v, ptr %local, align 8
   ret void
 }}"""
 

@@ -176,8 +176,9 @@ def _runtime_link_args(ctx: Context) -> list[str]:
     autostart = inv.ci.get("autostart")
     define = _autostart_define(autostart) if autostart else None
     try:
+        kw = {"variant": "signal"} if ctx.design == "signal" else {}
         art = build.runtime_paths(clangmod.find_clang(False), shared=shared,
-                                  autostart_define=define)
+                                  autostart_define=define, **kw)
     except build.RuntimeBuildError as exc:
         raise CIError(f"cannot build the compiler-interrupts runtime: {exc}") from None
     args = art.link_args(autostart=bool(autostart))
