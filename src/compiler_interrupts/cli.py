@@ -40,6 +40,20 @@ def cmd_instrument(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(ns: argparse.Namespace) -> int:
+    from .check import check_module
+    from .ir.parser import parse_module
+    from .pipeline import PassOptions, instrument_text
+
+    text = _read_ir(ns.input) if not ns.input.endswith(".ll") else Path(ns.input).read_text()
+    if not ns.instrumented:
+        text = instrument_text(text, PassOptions(ns.design, bound=ns.bound),
+                               filename=ns.input).text
+    report = check_module(parse_module(text, ns.input), ns.bound)
+    print(report.render(verbose=ns.verbose))
+    return 1 if report.failures else 0
+
+
 def cmd_compile(ns: argparse.Namespace, cxx: bool) -> int:
     from .toolchain.driver import drive
 
@@ -82,6 +96,16 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("-O", type=int, default=2, help="post-pass optimisation level (with --post)")
     s.add_argument("--stats", action="store_true", help="print pass statistics to stderr")
     s.set_defaults(func=cmd_instrument)
+
+    s = sub.add_parser("check", help="prove every cycle passes a probe and bound probe-free paths")
+    s.add_argument("input", help=".ll or .bc file")
+    s.add_argument("--design", default="ci", choices=designs.names(),
+                   help="design to instrument with first (default: ci)")
+    s.add_argument("--instrumented", action="store_true",
+                   help="the input is already the pass output (has @__ci_probe calls)")
+    s.add_argument("--bound", type=int, default=200, help="the bound C (default 200)")
+    s.add_argument("-v", "--verbose", action="store_true", help="report every function")
+    s.set_defaults(func=cmd_check)
 
     for name, cxx in (("cc", False), ("c++", True)):
         s = sub.add_parser(name, help=f"the ci-{name} compiler driver (same as ci-{name})",

@@ -60,7 +60,7 @@ def instrument_text(text: str, options: PassOptions = PassOptions(), filename: s
         todo.append(fn)
     if design.inserts_probes:
         design.begin_module(module, todo, stats, options.opt_level)
-        for fn in todo:
+        for fn in design.order(todo):
             design.instrument(module, fn, stats)
             stats.instrumented += 1
     if design.inserts_probes and stats.probes:

@@ -72,6 +72,10 @@ class Design:
         """Module-wide analysis before any function is instrumented (``functions``: those that
         will be). The default does nothing."""
 
+    def order(self, functions: list[Function]) -> list[Function]:
+        """The order in which :meth:`instrument` sees the functions (default: module order)."""
+        return functions
+
     def instrument(self, module: Module, fn: Function, stats: Stats) -> None:
         """Insert probes into ``fn`` (already known to be safe to instrument)."""
         raise NotImplementedError

@@ -94,7 +94,11 @@ class CIDesign(Design):
         self.defined: dict[str, Function] = {}
         self.instrumented: set[str] = set()
         self.leaf_cost: dict[str, int] = {}
+        """Probe-free leaves: max path cost; calls to them need no write-back."""
+        self.probe_free_cost: dict[str, int] = {}
+        """Functions that ended up without any probe (e.g. noreturn paths): max path cost."""
         self.scc_of: dict[str, int] = {}
+        self.bottom_up: list[str] = []
         self.opt_level = 2
 
     # ------------------------------------------------------------------ module level
@@ -114,6 +118,7 @@ class CIDesign(Design):
                         callees.append(c)
             edges[f.name] = callees
         order = strongly_connected_components([f.name for f in functions], edges)
+        self.bottom_up = [n for comp in order for n in comp]
         for k, comp in enumerate(order):
             for name in comp:
                 self.scc_of[name] = k
@@ -131,6 +136,11 @@ class CIDesign(Design):
             if cost is not None and cost <= self.opts.leaf_max:
                 self.leaf_cost[name] = cost
                 stats.bump("leaf_functions")
+
+    def order(self, functions: list[Function]) -> list[Function]:
+        """Callees before callers, so a caller knows which callees ended up probe-free."""
+        rank = {n: i for i, n in enumerate(self.bottom_up)}
+        return sorted(functions, key=lambda f: rank.get(f.name, -1))
 
     def _leaf_path_cost(self, fn: Function) -> int | None:
         """Max entry-to-exit cost of an acyclic function that calls nothing that may probe."""
@@ -159,6 +169,15 @@ class CIDesign(Design):
     def _blocks(self, fn: Function) -> dict[str, Block]:
         return fn.block_map()
 
+    def _is_external_call(self, ins: Instr) -> bool:
+        """A direct call to code outside this module (or a memory intrinsic)."""
+        if ins.opcode not in ("call", "invoke"):
+            return False
+        callee = ins.callee
+        if callee is None or not callee.startswith("@") or callee in self.defined:
+            return False
+        return not callee.startswith("@llvm.") or callee.startswith("@llvm.mem")
+
     def _call_cost(self, ins: Instr) -> tuple[int, bool] | None:
         """For a call-like instruction: (cost, needs the budget written back). None otherwise."""
         op = ins.opcode
@@ -176,6 +195,8 @@ class CIDesign(Design):
             return instr_cost(ins), False
         if callee in self.leaf_cost:
             return 1 + self.leaf_cost[callee], False
+        if callee in self.probe_free_cost:
+            return 1 + self.probe_free_cost[callee], True
         if callee in self.instrumented:
             return 1, True
         if callee in self.defined:  # defined here but skipped: unknown behaviour
@@ -279,8 +300,14 @@ class CIDesign(Design):
             if not changed:
                 break
 
+        nprobes = sum(len(v) for v in plan.values())
+        if nprobes == 0:
+            # No probe on any path (every path ends in a noreturn call): callers must charge
+            # this function's whole cost at the call, as for a leaf.
+            self.probe_free_cost[fn.name] = max(pout_max.values(), default=0)
+            stats.bump("probe_free_functions")
         self._emit(fn, blocks, rpo, plan, flush_at, register, succs, stats)
-        stats.probes += sum(len(v) for v in plan.values())
+        stats.probes += nprobes
         stats.blocks += len(rpo)
         fn.mark_modified()
 
@@ -325,7 +352,7 @@ class CIDesign(Design):
             c = costs[i]
             # Expensive external calls are charged in full but count for at most C/4 toward
             # the bound: their cost is an estimate of code that has no probes anyway.
-            c_bound = min(c, C // 4) if instrs[i].opcode in ("call", "invoke") else c
+            c_bound = min(c, C // 4) if self._is_external_call(instrs[i]) else c
             can_insert = i >= first
             if can_insert and i in forced:
                 placed.append((i, max(acc_a, 1)))
@@ -335,14 +362,18 @@ class CIDesign(Design):
                 acc_a = acc_m = 0
             acc_a += c
             acc_m += c_bound
-        tail = sum(costs[end_idx:])
-        acc_a += tail
-        acc_m += tail
-        if instrs[term_idx].opcode == "unreachable":
+        tail_m = 0
+        for k in range(max(end_idx, 0), len(instrs)):
+            acc_a += costs[k]
+            tail_m += min(costs[k], C // 4) if self._is_external_call(instrs[k]) else costs[k]
+        acc_m += tail_m
+        if instrs[term_idx].opcode == "unreachable" and acc_m <= C:
             return placed, acc_a, acc_m
         if must_end or acc_m > C:
+            # The probe charges the terminator too, but it runs after the probe: for the bound
+            # it is still pending.
             placed.append((end_idx, max(acc_a, 1)))
-            return placed, 0, 0
+            return placed, 0, tail_m
         return placed, acc_a, acc_m
 
     def _emit(
