@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -228,12 +229,18 @@ static inline void wl_parallel(int n, wl_thread_fn fn, void *arg)
         pthread_join(th[i], NULL);
 }
 
-/* Reusable sense-reversing barrier built on a mutex and a condition variable. */
+/*
+ * Reusable barrier: a mutex + condition variable, with a short spin on an
+ * atomic phase counter before blocking (cheap when threads <= cores, still
+ * correct and polite when the machine is oversubscribed).
+ */
+#define WL_BARRIER_SPIN 20000
+
 typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int count, waiting;
-    unsigned long phase;
+    atomic_ulong phase;
 } wl_barrier;
 
 static inline void wl_barrier_init(wl_barrier *b, int count)
@@ -242,7 +249,7 @@ static inline void wl_barrier_init(wl_barrier *b, int count)
     pthread_cond_init(&b->cv, NULL);
     b->count = count;
     b->waiting = 0;
-    b->phase = 0;
+    atomic_init(&b->phase, 0);
 }
 
 static inline void wl_barrier_destroy(wl_barrier *b)
@@ -254,20 +261,24 @@ static inline void wl_barrier_destroy(wl_barrier *b)
 /* Returns 1 in exactly one thread per round (the last to arrive), 0 in the others. */
 static inline int wl_barrier_wait(wl_barrier *b)
 {
-    int last = 0;
     pthread_mutex_lock(&b->mu);
-    unsigned long my_phase = b->phase;
+    unsigned long my_phase = atomic_load(&b->phase);
     if (++b->waiting == b->count) {
         b->waiting = 0;
-        b->phase++;
-        last = 1;
+        atomic_store(&b->phase, my_phase + 1);
         pthread_cond_broadcast(&b->cv);
-    } else {
-        while (b->phase == my_phase)
-            pthread_cond_wait(&b->cv, &b->mu);
+        pthread_mutex_unlock(&b->mu);
+        return 1;
     }
     pthread_mutex_unlock(&b->mu);
-    return last;
+    for (int i = 0; i < WL_BARRIER_SPIN; i++)
+        if (atomic_load_explicit(&b->phase, memory_order_acquire) != my_phase)
+            return 0;
+    pthread_mutex_lock(&b->mu);
+    while (atomic_load(&b->phase) == my_phase)
+        pthread_cond_wait(&b->cv, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+    return 0;
 }
 
 #endif /* WL_COMMON_H */
