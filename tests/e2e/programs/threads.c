@@ -100,7 +100,7 @@ static unsigned long loops_work(void) {
         a[i] = (unsigned)(i * 2654435761u);
         b[i] = (unsigned)(i ^ (i >> 3));
     }
-    for (int rep = 0; rep < 300; rep++) {
+    for (int rep = 0; rep < 1000; rep++) {
         for (int i = 0; i < N; i++) {
             unsigned x = a[i] ^ b[(i + rep) & (N - 1)];
             if (x & 1)
@@ -178,7 +178,7 @@ static unsigned long fnptr_work(void) {
     enum { N = 20000 };
     static long arr[N];
     unsigned long acc = 7;
-    for (int rep = 0; rep < 20; rep++) {
+    for (int rep = 0; rep < 12; rep++) {
         for (int i = 0; i < N; i++) {
             acc = ops[(i + rep) & 3](acc, (unsigned long)i);
             arr[i] = (long)(acc % 100003) - 50000;
@@ -206,7 +206,7 @@ __attribute__((noinline)) static long dive(int depth, int limit, long acc) {
 
 static unsigned long longjmp_work(void) {
     volatile unsigned long total = 0;
-    for (volatile int rep = 0; rep < 3000; rep++) {
+    for (volatile int rep = 0; rep < 6000; rep++) {
         int v = setjmp(escape);
         if (v == 0) {
             total += (unsigned long)dive(0, 200 + rep % 57, rep);
