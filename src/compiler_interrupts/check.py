@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .analysis.cfg import predecessors, reverse_postorder
+from .analysis.loops import natural_loops
+from .analysis.tripcount import max_trip_count
 from .cost.model import external_call_cost, instr_cost
 from .emit import probes as P
 from .ir.model import Function, Instr, Module
@@ -150,6 +152,22 @@ class Checker:
         probe_blocks = {b for b in reach if any(P.is_probe(i) for i in blocks[b].instrs)}
         nprobes = sum(1 for b in reach for i in blocks[b].instrs if P.is_probe(i))
         free = reach - probe_blocks
+        # Innermost probe-free loops with a proven trip-count bound count as straight-line code
+        # executed that many times: drop their back edge, scale their blocks' costs.
+        scale: dict[str, int] = {}
+        if _find_cycle(free, succs):
+            forest = natural_loops(entry, succs)
+            for loop in forest.loops:
+                if loop.children or not loop.blocks <= free or len(loop.latches) != 1:
+                    continue
+                trips = max_trip_count(fn, loop, blocks)
+                if trips is None:
+                    continue
+                latch = loop.latches[0]
+                succs = dict(succs)
+                succs[latch] = [s for s in succs[latch] if s != loop.header]
+                for b in loop.blocks:
+                    scale[b] = scale.get(b, 1) * trips
         cycle = _find_cycle(free, succs)
         if cycle:
             return FunctionReport(fn.name, nprobes, 10**9, cycle)
@@ -160,11 +178,12 @@ class Checker:
         inner: dict[str, int] = {}
         for b in reach:
             segs = [0]
+            k = scale.get(b, 1)
             for ins in blocks[b].instrs:
                 if P.is_probe(ins):
                     segs.append(0)
                 else:
-                    segs[-1] += self.cost(ins)
+                    segs[-1] += self.cost(ins) * k
             head[b], tail[b] = segs[0], segs[-1]
             inner[b] = max(segs[1:-1], default=0)
         preds = predecessors(succs)

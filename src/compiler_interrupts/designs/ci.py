@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 
 from ..analysis.callgraph import strongly_connected_components
 from ..analysis.cfg import predecessors, reverse_postorder
-from ..analysis.loops import cycle_cut_edges
+from ..analysis.loops import cycle_cut_edges, natural_loops
+from ..analysis.tripcount import max_trip_count
 from ..cost.model import external_call_cost, instr_cost
 from ..cost.tables import NO_CALLBACK, RETURNS_TWICE
 from ..emit import probes as P
@@ -248,6 +249,20 @@ class CIDesign(Design):
             flush_at[lbl] = fl
             forced[lbl] = fo
 
+        # Small counted loops (unroller remainders, short constant loops) are folded: no probe
+        # inside; their blocks are charged trip-count times along the acyclic path.
+        folded = self._foldable_loops(fn, blocks, entry, succs, costs, cut)
+        folded_edges: set[tuple[str, str]] = set()
+        in_folded: set[str] = set()
+        for loop, trips in folded:
+            in_folded |= loop.blocks
+            cut.discard((loop.latches[0], loop.header))
+            folded_edges.add((loop.latches[0], loop.header))
+            for lbl in loop.blocks:
+                costs[lbl] = [c * trips for c in costs[lbl]]
+            stats.bump("folded_loops")
+        headers = {b for (_, b) in cut}
+
         must_end: set[str] = set()
         for h in headers:
             for p in preds.get(h, []):
@@ -259,7 +274,8 @@ class CIDesign(Design):
                 must_end.add(lbl)
 
         fwd_preds = {
-            lbl: [p for p in preds.get(lbl, []) if p in reach and (p, lbl) not in cut]
+            lbl: [p for p in preds.get(lbl, [])
+                  if p in reach and (p, lbl) not in cut and (p, lbl) not in folded_edges]
             for lbl in rpo
         }
 
@@ -268,6 +284,7 @@ class CIDesign(Design):
         for _ in range(len(rpo) + 1):
             pout_avg: dict[str, int] = {}
             pout_max: dict[str, int] = {}
+            seen_out: dict[str, bool] = {}
             plan = {}
             for lbl in rpo:
                 fp = fwd_preds[lbl]
@@ -276,12 +293,15 @@ class CIDesign(Design):
                 else:
                     pin_avg = round(sum(pout_avg[p] for p in fp) / len(fp))
                     pin_max = max(pout_max[p] for p in fp)
-                placed, a, m = self._place_in_block(
-                    blocks[lbl], costs[lbl], forced[lbl], pin_avg, pin_max, lbl in must_end
+                seen_in = bool(fp) and all(seen_out[p] for p in fp)
+                placed, a, m, seen = self._place_in_block(
+                    blocks[lbl], costs[lbl], forced[lbl], pin_avg, pin_max, lbl in must_end,
+                    seen_in,
                 )
                 plan[lbl] = placed
                 pout_avg[lbl] = a
                 pout_max[lbl] = m
+                seen_out[lbl] = seen
             changed = False
             for lbl in rpo:
                 fp = fwd_preds[lbl]
@@ -293,7 +313,7 @@ class CIDesign(Design):
                     continue
                 limit = lo + max(opts.deviation_abs, opts.deviation_rel * lo)
                 for p in fp:
-                    if pout_avg[p] > limit and p not in must_end:
+                    if pout_avg[p] > limit and p not in must_end and p not in in_folded:
                         must_end.add(p)
                         changed = True
                         stats.bump("join_probes")
@@ -301,6 +321,12 @@ class CIDesign(Design):
                 break
 
         nprobes = sum(len(v) for v in plan.values())
+        # The budget lives in a register only where that pays: when some probe runs in a
+        # cycle. Otherwise each probe updates the thread's budget in place, and calls need no
+        # write-back.
+        if register:
+            in_cycle = _blocks_in_cycles(rpo, succs)
+            register = any(plan[lbl] and lbl in in_cycle for lbl in rpo)
         if nprobes == 0:
             # No probe on any path (every path ends in a noreturn call): callers must charge
             # this function's whole cost at the call, as for a leaf.
@@ -310,6 +336,29 @@ class CIDesign(Design):
         stats.probes += nprobes
         stats.blocks += len(rpo)
         fn.mark_modified()
+
+    def _foldable_loops(self, fn, blocks, entry, succs, costs, cut):
+        """Innermost loops with a small trip-count bound whose whole cost fits well in C."""
+        if not cut:
+            return []
+        forest = natural_loops(entry, succs)
+        if forest.irreducible:
+            return []
+        out = []
+        for loop in forest.loops:
+            if loop.children or len(loop.latches) != 1:
+                continue
+            if (loop.latches[0], loop.header) not in cut:
+                continue
+            if any(b in loop.blocks for (_, b) in cut if b != loop.header):
+                continue
+            trips = max_trip_count(fn, loop, blocks)
+            if trips is None or trips <= 0:
+                continue
+            body = sum(sum(costs[lbl]) for lbl in loop.blocks if lbl in costs)
+            if trips * body <= self.opts.bound // 2:
+                out.append((loop, trips))
+        return out
 
     def _returns_twice(self, fn: Function) -> bool:
         for b in fn.blocks:
@@ -329,9 +378,11 @@ class CIDesign(Design):
         pin_avg: int,
         pin_max: int,
         must_end: bool,
-    ) -> tuple[list[tuple[int, int]], int, int]:
-        """Probe positions in one block: ``[(insert_before_index, cost)]`` and the pending
-        (average, maximum) cost at the block's end."""
+        seen: bool,
+    ) -> tuple[list[tuple[int, int]], int, int, bool]:
+        """Probe positions in one block: ``[(insert_before_index, cost)]``, the pending
+        (average, maximum) cost at the block's end, and whether every path from the function
+        entry to the block's end has passed a probe (``seen``: the same on entry)."""
         C = self.opts.bound
         instrs = blk.instrs
         first = blk.first_insertion_index()
@@ -354,12 +405,15 @@ class CIDesign(Design):
             # the bound: their cost is an estimate of code that has no probes anyway.
             c_bound = min(c, C // 4) if self._is_external_call(instrs[i]) else c
             can_insert = i >= first
-            if can_insert and i in forced:
+            if can_insert and i in forced and not seen:
+                # A call that may recurse: this activation must pass a probe before it.
                 placed.append((i, max(acc_a, 1)))
                 acc_a = acc_m = 0
+                seen = True
             elif can_insert and acc_m > 0 and acc_m + c_bound > C:
                 placed.append((i, max(acc_a, 1)))
                 acc_a = acc_m = 0
+                seen = True
             acc_a += c
             acc_m += c_bound
         tail_m = 0
@@ -368,13 +422,13 @@ class CIDesign(Design):
             tail_m += min(costs[k], C // 4) if self._is_external_call(instrs[k]) else costs[k]
         acc_m += tail_m
         if instrs[term_idx].opcode == "unreachable" and acc_m <= C:
-            return placed, acc_a, acc_m
+            return placed, acc_a, acc_m, seen
         if must_end or acc_m > C:
             # The probe charges the terminator too, but it runs after the probe: for the bound
             # it is still pending.
             placed.append((end_idx, max(acc_a, 1)))
-            return placed, 0, tail_m
-        return placed, acc_a, acc_m
+            return placed, 0, tail_m, True
+        return placed, acc_a, acc_m, seen
 
     def _emit(
         self,
@@ -434,3 +488,12 @@ class CIDesign(Design):
             entry.instrs.insert(at, P.reload_call())
             entry.instrs.insert(at, P.local_alloca())
 
+
+def _blocks_in_cycles(rpo: list[str], succs: dict[str, list[str]]) -> set[str]:
+    """Blocks that lie on some CFG cycle."""
+    comps = strongly_connected_components(rpo, {b: succs.get(b, []) for b in rpo})
+    out: set[str] = set()
+    for comp in comps:
+        if len(comp) > 1 or comp[0] in succs.get(comp[0], []):
+            out.update(comp)
+    return out
