@@ -1,0 +1,71 @@
+; Calls: probe-free leaves, recursion, straight-line functions in memory mode, setjmp.
+; RUN: %ci-opt --design=ci < %s | filecheck %s
+; RUN: %ci-opt --design=ci < %s | %python -m compiler_interrupts check --instrumented - | filecheck --check-prefix=CHECKER %s
+; CHECKER: checked {{[0-9]+}} functions: 0 failing
+
+target triple = "x86_64-pc-linux-gnu"
+
+; A small internal function, not address-taken, no loops: no probe of its own...
+; CHECK-LABEL: define internal i32 @leaf(
+; CHECK-NOT: __ci_
+; CHECK: ret i32
+define internal i32 @leaf(i32 %x) {
+  %a = mul i32 %x, 3
+  %b = add i32 %a, 1
+  ret i32 %b
+}
+
+; ...its caller charges its cost at the call: 1 for the call + 3 for @leaf + 2 of its own.
+; Straight-line code keeps the budget in memory: one probe, no reload or write-back.
+; CHECK-LABEL: define i32 @caller(
+; CHECK-NOT: __ci_reload
+; CHECK: call void @__ci_probe(i64 6)
+; CHECK-NEXT: ret i32
+define i32 @caller(i32 %x) {
+  %r = call i32 @leaf(i32 %x)
+  %s = add i32 %r, %x
+  ret i32 %s
+}
+
+; Recursion cannot escape probing: a probe before the recursive call, since no probe has run
+; yet in this activation.
+; CHECK-LABEL: define i32 @fact(
+; CHECK: rec:
+; CHECK: call void @__ci_probe(i64 {{[0-9]+}})
+; CHECK-NEXT: %r = call i32 @fact(i32 %m)
+define i32 @fact(i32 %n) {
+entry:
+  %base = icmp sle i32 %n, 1
+  br i1 %base, label %done, label %rec
+
+rec:
+  %m = sub i32 %n, 1
+  %r = call i32 @fact(i32 %m)
+  %p = mul i32 %r, %n
+  br label %done
+
+done:
+  %v = phi i32 [ 1, %entry ], [ %p, %rec ]
+  ret i32 %v
+}
+
+; A function calling setjmp keeps its budget in memory even with a loop.
+; CHECK-LABEL: define i32 @jumps(
+; CHECK-NOT: %ci.local
+; CHECK: call void @__ci_probe(i64
+; CHECK: ret i32
+declare i32 @_setjmp(ptr) returns_twice
+define i32 @jumps(ptr %buf, i32 %n) {
+entry:
+  %s = call i32 @_setjmp(ptr %buf)
+  br label %loop
+
+loop:
+  %i = phi i32 [ 0, %entry ], [ %i.next, %loop ]
+  %i.next = add i32 %i, 1
+  %c = icmp slt i32 %i.next, %n
+  br i1 %c, label %loop, label %out
+
+out:
+  ret i32 %s
+}

@@ -1,0 +1,64 @@
+; Joins: arms of similar cost share one averaged increment; a much heavier arm is charged
+; before the join.
+; RUN: %ci-opt --design=ci < %s | filecheck %s
+
+target triple = "x86_64-pc-linux-gnu"
+
+; CHECK-LABEL: define i32 @similar(
+; CHECK: a:
+; CHECK-NOT: __ci_probe
+; CHECK: b:
+; CHECK-NOT: __ci_probe
+; CHECK: join:
+; CHECK: call void @__ci_probe(i64
+; CHECK-NEXT: ret i32
+define i32 @similar(i1 %c, i32 %x) {
+entry:
+  br i1 %c, label %a, label %b
+a:
+  %a1 = add i32 %x, 1
+  br label %join
+b:
+  %b1 = sub i32 %x, 1
+  %b2 = mul i32 %b1, 3
+  br label %join
+join:
+  %r = phi i32 [ %a1, %a ], [ %b2, %b ]
+  ret i32 %r
+}
+
+; CHECK-LABEL: define i32 @lopsided(
+; CHECK: heavy:
+; CHECK: call void @__ci_probe(i64
+; CHECK-NEXT: br label %join
+; CHECK: light:
+; CHECK-NOT: __ci_probe
+; CHECK: join:
+define i32 @lopsided(i1 %c, i32 %x) {
+entry:
+  br i1 %c, label %heavy, label %light
+heavy:
+  %h1 = mul i32 %x, %x
+  %h2 = mul i32 %h1, %x
+  %h3 = mul i32 %h2, %x
+  %h4 = mul i32 %h3, %x
+  %h5 = mul i32 %h4, %x
+  %h6 = mul i32 %h5, %x
+  %h7 = mul i32 %h6, %x
+  %h8 = mul i32 %h7, %x
+  %h9 = mul i32 %h8, %x
+  %h10 = mul i32 %h9, %x
+  %h11 = mul i32 %h10, %x
+  %h12 = mul i32 %h11, %x
+  %h13 = mul i32 %h12, %x
+  %h14 = mul i32 %h13, %x
+  %h15 = mul i32 %h14, %x
+  %h16 = mul i32 %h15, %x
+  br label %join
+light:
+  br label %join
+join:
+  %r = phi i32 [ %h16, %heavy ], [ %x, %light ]
+  ret i32 %r
+}
+
