@@ -8,28 +8,13 @@ goes into the test's ``tmp_path``.  The environment of each command is scrubbed 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-from compiler_interrupts.diagnostics import CIError
-from compiler_interrupts.toolchain.clang import find_clang
-
-HERE = Path(__file__).resolve().parent
-PROGRAMS = HERE / "programs"
-PROJECTS = HERE / "projects"
-
-try:
-    CLANG: str | None = find_clang(False)
-    CLANGXX: str | None = find_clang(True)
-    SKIP_REASON = ""
-except CIError as exc:  # pragma: no cover - depends on the machine
-    CLANG = CLANGXX = None
-    SKIP_REASON = f"end-to-end tests need clang: {exc}"
+from e2e_helpers import CLANG, CLANGXX, HERE, SKIP_REASON
 
 #: Environment variables that change what ci-cc or the runtime does.
 _SCRUB = ("CI_DESIGN", "CI_FLAGS", "CI_VERBOSE", "CI_STATS", "CI_AUTOSTART_CYCLES",

@@ -3,6 +3,22 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+from compiler_interrupts.diagnostics import CIError
+from compiler_interrupts.toolchain.clang import find_clang
+
+HERE = Path(__file__).resolve().parent
+PROGRAMS = HERE / "programs"
+PROJECTS = HERE / "projects"
+
+try:
+    CLANG: str | None = find_clang(False)
+    CLANGXX: str | None = find_clang(True)
+    SKIP_REASON = ""
+except CIError as exc:  # pragma: no cover - depends on the machine
+    CLANG = CLANGXX = None
+    SKIP_REASON = f"end-to-end tests need clang: {exc}"
 
 
 def parse_stats(text: str, prefix: str = "stat") -> list[dict[str, str]]:

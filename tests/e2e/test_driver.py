@@ -10,8 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import CLANG
-from e2e_helpers import no_traceback, parse_stats
+from e2e_helpers import CLANG, no_traceback, parse_stats
 
 from compiler_interrupts.toolchain.driver import header_dir
 
@@ -66,7 +65,11 @@ static double dist(struct P a, struct P b) {
     double dx = a.x - b.x, dy = a.y - b.y;
     return sqrt(dx * dx + dy * dy);
 }
-static long collatz(long n) { long s = 0; while (n != 1) { n = (n & 1) ? 3 * n + 1 : n / 2; s++; } return s; }
+static long collatz(long n) {
+    long s = 0;
+    while (n != 1) { n = (n & 1) ? 3 * n + 1 : n / 2; s++; }
+    return s;
+}
 int main(void) {
     register_ci(1000, 0, on_tick);
     struct P pts[64];
@@ -267,7 +270,8 @@ def test_md_in_link_mode_names_the_output(run, ci_cc, clang, proj):
 
 
 def test_several_sources_one_call(run, ci_cc, proj):
-    (proj / "tri.c").write_text("long triangle(long n) { long t = 0; while (n) t += n--; return t; }\n")
+    (proj / "tri.c").write_text(
+        "long triangle(long n) { long t = 0; while (n) t += n--; return t; }\n")
     run.ok([ci_cc, "-O2", "main.c", "squares.c", "tri.c", "-o", "prog"], cwd=proj)
     assert run.ok([proj / "prog"]).stdout == EXPECTED
     assert "__ci_slow_path" in symbols(proj / "prog")

@@ -8,9 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PROJECTS
-from e2e_helpers import parse_stats
-
+from e2e_helpers import PROJECTS, parse_stats
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 

@@ -4,8 +4,7 @@ fires at the requested rate on every thread that registered (and only there)."""
 from __future__ import annotations
 
 import pytest
-from conftest import PROGRAMS
-from e2e_helpers import parse_stats
+from e2e_helpers import PROGRAMS, parse_stats
 
 IR_INTERVAL = 1000
 CYCLES_INTERVAL = 20000
