@@ -80,9 +80,10 @@ int main(void) {
             for (int j = 0; j < 64; j++) tot += dist(pts[i], pts[j]);
     long cs = 0;
     for (long n = 1; n < 20000; n++) cs += collatz(n);
+    long instr = ci_instruction_count();
+    deregister_ci();
     printf("result tot=%.6f cs=%ld\n", tot, cs);
-    fprintf(stderr, "stat calls=%ld rt_calls=%ld instr=%ld\n", calls, ci_handler_calls(),
-            ci_instruction_count());
+    fprintf(stderr, "stat calls=%ld rt_calls=%ld instr=%ld\n", calls, ci_handler_calls(), instr);
     return 0;
 }
 """
@@ -364,6 +365,7 @@ static void *body(void *arg) {
     long i0 = ci_instruction_count();
     long in_lib = lib_work(300000);
     long di = ci_instruction_count() - i0;
+    deregister_ci();  /* the counts below stay put */
     out[0] = calls; out[1] = in_lib; out[2] = di;
     out[3] = lib_instruction_count() - ci_instruction_count();  /* same counter: ~0 */
     out[4] = ci_handler_calls();

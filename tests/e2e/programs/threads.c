@@ -85,9 +85,9 @@ static void end(struct tstat *s) {
     s->tsc = __rdtsc() - s->tsc0;
     s->cpu_ns = thread_cpu_ns() - s->cpu0_ns;
     s->instr = ci_instruction_count() - s->instr0;
-    s->rt_calls = ci_handler_calls();
     if (s->registered)
-        deregister_ci();
+        deregister_ci(); /* first: no handler call can slip in between the two counts */
+    s->rt_calls = ci_handler_calls();
 }
 
 /* ---------------- loops ---------------- */
