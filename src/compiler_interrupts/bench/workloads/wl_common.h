@@ -32,6 +32,15 @@
 
 #define WL_MAX_THREADS 256
 
+/*
+ * Keep floating-point results independent of the target: no fused multiply-add
+ * contraction (clang would otherwise fuse a*b+c when FMA is available, e.g. with
+ * -march=native).  GCC in ISO C mode (-std=c11) does not contract either.
+ */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 /* ---------------------------------------------------------------- PRNG -- */
 
 typedef struct {
