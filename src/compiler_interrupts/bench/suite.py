@@ -153,7 +153,10 @@ def build_plain(
     out_dir.mkdir(parents=True, exist_ok=True)
     exe = out_dir / workload.name
     cmd = build_command(workload, exe, cc=cc, cflags=cflags)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as exc:  # compiler missing or not executable
+        raise BuildError(workload.name, cmd, str(exc)) from exc
     if proc.returncode != 0:
         raise BuildError(workload.name, cmd, proc.stdout + proc.stderr)
     return exe
