@@ -288,7 +288,12 @@ class CIDesign(Design):
             plan = {}
             for lbl in rpo:
                 fp = fwd_preds[lbl]
-                if not fp or lbl in headers:
+                if lbl in headers:
+                    # Every edge in is probed; what is still pending is the predecessors'
+                    # terminators (a latch's branch costs 1).
+                    pin_avg = 0
+                    pin_max = max([pout_max[p] for p in fp] + [1])
+                elif not fp:
                     pin_avg = pin_max = 0
                 else:
                     pin_avg = round(sum(pout_avg[p] for p in fp) / len(fp))

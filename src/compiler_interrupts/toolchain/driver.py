@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -50,26 +51,59 @@ class Context:
     stats: bool
     save_temps: bool
     skip: str | None
+    bound: int | None = None
+    check: bool = False
 
     def run(self, cmd: list[str]) -> int:
         return clangmod.run(cmd, verbose=self.verbose)
 
 
 def _atomic_write(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file, so an interrupted build never
-    leaves a half-written output."""
+    """Write an output the way a compiler does: ``-`` is standard output; a regular file (or a
+    new one) is written through a temporary file and renamed, so an interrupted build never
+    leaves a half-written output; anything else (``/dev/null``, a FIFO) is written in place."""
+    if path == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise CIError(f"cannot open output file {path}: {exc.strerror}") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        try:
+            with open(path, "wb") as f:
+                f.write(data)
+        except OSError as exc:
+            raise CIError(f"cannot open output file {path}: {exc.strerror}") from None
+        return
     d = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".ci-tmp-", suffix=os.path.basename(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".ci-tmp-", suffix=os.path.basename(path))
+    except OSError as exc:
+        raise CIError(f"cannot open output file {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except OSError as exc:
+        _unlink_quietly(tmp)
+        raise CIError(f"cannot write output file {path}: {exc.strerror}") from None
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(tmp)
         raise
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _default_output(inp: Input, mode: str, emit_llvm: bool) -> str:
@@ -90,7 +124,10 @@ def _dep_args(ctx: Context, inp: Input, out: str) -> list[str]:
         base = out if inv.mode != "link" else os.path.basename(inp.path)
         args += ["-MF", os.path.splitext(base)[0] + ".d"]
     if not inv.dep_target:
-        target = out if inv.mode != "link" else os.path.splitext(os.path.basename(inp.path))[0] + ".o"
+        if inv.mode != "link":
+            target = out
+        else:  # clang names the linked output
+            target = inv.output or "a.out"
         args += ["-MT", target]
     return args
 
@@ -114,7 +151,11 @@ def _emit_kind(inv: Invocation, final: bool) -> str:
 
 def _instrument_ir(ctx: Context, text: str, inp: Input, emit: str, out: str) -> None:
     opts = CodegenOptions(opt_level=ctx.inv.opt_level)
-    result = instrument_text(text, PassOptions(ctx.design, ctx.skip), filename=inp.path)
+    result = instrument_text(
+        text,
+        PassOptions(ctx.design, ctx.skip, opt_level=ctx.inv.opt_level, bound=ctx.bound),
+        filename=inp.path,
+    )
     for s in result.stats.skipped:
         if not s.reason.startswith(("part of the compiler-interrupts runtime", "available_ext")):
             _warn(f"{inp.path}: {s.function} left uninstrumented: {s.reason}")
@@ -125,6 +166,16 @@ def _instrument_ir(ctx: Context, text: str, inp: Input, emit: str, out: str) -> 
               file=sys.stderr)
     if ctx.save_temps:
         Path(out + ".ci.ll").write_text(result.text)
+    if ctx.check and designs.get_design(ctx.design).inserts_probes:
+        from ..check import check_module
+        from ..designs.ci import DEFAULT_BOUND
+        from ..ir.parser import parse_module
+
+        skipped = {s.function for s in result.stats.skipped}
+        report = check_module(parse_module(result.text, inp.path), ctx.bound or DEFAULT_BOUND,
+                              skip=skipped)
+        if report.failures:
+            raise CIError(f"{inp.path}: probe check failed:\n{report.render()}")
     try:
         data = compile_ir(result.text, emit, opts)  # type: ignore[arg-type]
     except LLVMError as exc:
@@ -190,6 +241,18 @@ def _runtime_link_args(ctx: Context) -> list[str]:
     return args
 
 
+def _int_option(ci: dict[str, str], name: str) -> int | None:
+    if name not in ci:
+        return None
+    try:
+        value = int(ci[name])
+    except ValueError:
+        raise CIError(f"--ci-{name}={ci[name]}: expected a number") from None
+    if value < 1:
+        raise CIError(f"--ci-{name}={ci[name]}: expected a positive number")
+    return value
+
+
 def _autostart_define(value: str) -> str:
     v = value.strip()
     if v.startswith("ir") and v[2:].isdigit():
@@ -233,6 +296,8 @@ def drive(argv: list[str], cxx: bool = False) -> int:
             stats="stats" in inv.ci,
             save_temps="save-temps" in inv.ci,
             skip=inv.ci.get("skip"),
+            bound=_int_option(inv.ci, "bound"),
+            check="check" in inv.ci,
         )
         if inv.mode == "passthrough":
             return ctx.run([clang, *inv.args, "-idirafter", str(header_dir())]

@@ -25,7 +25,7 @@ CI_OPTIONS: dict[str, tuple[bool, str]] = {
     "save-temps": (False, "keep the bitcode and instrumented IR next to the output"),
     "verbose": (False, "print the commands the driver runs"),
     "check": (False, "run the static probe checker on each instrumented module"),
-    "bound": (True, "maximum probe-free IR cost for designs that use one"),
+    "bound": (True, "largest IR cost a path may run without passing a probe (ci design)"),
 }
 
 
