@@ -118,7 +118,9 @@ def _run(w: suite.Workload, exe: Path, threads: int) -> tuple[str, float]:
     proc = subprocess.run(
         w.argv(exe, threads, "test"), capture_output=True, text=True, timeout=RUN_TIMEOUT
     )
-    assert proc.returncode == 0, f"{w.name} {threads} threads: exit {proc.returncode}\n{proc.stderr}"
+    assert proc.returncode == 0, (
+        f"{w.name} {threads} threads: exit {proc.returncode}\n{proc.stderr}"
+    )
     checksum = suite.parse_checksum(proc.stdout)
     runtime = suite.parse_runtime(proc.stderr)
     assert runtime >= 0
