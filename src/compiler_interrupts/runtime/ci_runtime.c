@@ -46,6 +46,9 @@
 #define CI_IDLE_BUDGET ((int64_t)1 << 62)
 #define CI_MAX_BUDGET ((int64_t)1 << 30)
 #define CI_MIN_BUDGET ((int64_t)1)
+/* gain of the controller that learns how early to aim in cycles mode */
+#define CI_LEAD_GAIN 0.125
+
 /* cycles per instruction assumed before the first calibration (initial budget = target/4). */
 #define CI_DEFAULT_CPI 4.0
 #define CI_EWMA_WEIGHT 0.25
@@ -89,6 +92,7 @@ struct ci_state {
     int64_t seg_count;  /* ... and count at its start */
     int seg_valid;
     double cpi; /* learned cycles per IR instruction, 0 = unknown */
+    double lead; /* cycles mode: how much earlier than the target to aim (learned) */
 };
 
 static CI_TLS struct ci_state ci_st = {.armed = CI_IDLE_BUDGET};
@@ -140,7 +144,7 @@ static inline double ci_cpi_or_default(const struct ci_state *s) {
 
 /* Budget for a full cycles-mode period. */
 static inline int64_t ci_full_period_budget(const struct ci_state *s) {
-    return ci_clamp_budget((double)s->target / ci_cpi_or_default(s));
+    return ci_clamp_budget(((double)s->target - s->lead) / ci_cpi_or_default(s));
 }
 
 /* IR mode: arm so that the slow path runs at the first probe reaching `ir_next`. */
@@ -274,10 +278,24 @@ static void ci_slow_path_body(struct ci_state *s, int64_t probe_cost) {
     }
     double cpi = ci_cpi_or_default(s);
     double elapsed = (double)(int64_t)(now - s->last_fire);
-    double target = (double)s->target;
+    /* Aim `lead` cycles early: the handler starts a little after the probe that fires (the
+     * slow path's own work), and a probe fires only once the budget is exhausted. `lead` is
+     * learned with a small integral controller so that firing times centre on the target. */
+    double target = (double)s->target - s->lead;
     if (probe_cost < 0)
         probe_cost = 0;
     if (elapsed + (double)probe_cost * cpi * 0.5 >= target) {
+        if (s->disable_depth == 0) {
+            double err = elapsed - (double)s->target;
+            double lim = (double)s->target * 0.25;
+            if (err > lim)
+                err = lim; /* a preempted or long uninstrumented stretch: don't overreact */
+            s->lead += CI_LEAD_GAIN * err;
+            if (s->lead < 0.0)
+                s->lead = 0.0;
+            if (s->lead > lim)
+                s->lead = lim;
+        }
         if (s->disable_depth > 0) {
             s->pending = 1; /* remembered once; delivered at the outermost ci_enable */
             ci_set_budget(s, ci_full_period_budget(s));
