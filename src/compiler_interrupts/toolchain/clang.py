@@ -59,7 +59,8 @@ def find_clang(cxx: bool = False) -> str:
         path = shutil.which(name)
         if path is None:
             continue
-        ver = clang_version(path)
+        # clang-NN names carry their version: no need to run them to ask.
+        ver = (int(name[6:]), 0) if name.startswith("clang-") else clang_version(path)
         if ver is None or ver[0] < MIN_VERSION:
             continue
         if cxx:
