@@ -1,13 +1,20 @@
 """Build and cache the native Compiler Interrupts runtime.
 
-The C sources (``ci_runtime.c``, ``ci_autostart.c``, ``ci_lib.h``) ship inside this package.
-:func:`runtime_paths` compiles them with the user's compiler and flags into a per-user cache and
-returns the paths to link::
+The C sources (``ci_runtime.c``, ``ci_signal.c``, ``ci_autostart.c``, ``ci_lib.h``) ship inside
+this package.  :func:`runtime_paths` compiles them with the user's compiler and flags into a
+per-user cache and returns the paths to link::
 
     rt = runtime_paths("cc", ["-O2"])               # static: rt.library = .../libci_rt.a
     rt = runtime_paths("cc", shared=True)           # shared: rt.library = .../libci_rt.so
+    rt = runtime_paths("cc", variant="signal")      # timer-interrupt baseline (ci_signal.c)
     cc ... -I{header_dir()} prog.o {rt.autostart} {rt.library} -Wl,--wrap=pthread_create -pthread
     (or simply: cc ... prog.o *rt.link_args())
+
+Variants: ``"probes"`` (default) builds the library from ``ci_runtime.c``, the runtime of
+instrumented code; ``"signal"`` builds it from ``ci_signal.c``, the timer-interrupt baseline of
+``--ci-design=signal``: the same public API, interrupts delivered by a per-thread POSIX timer
+signal, and stub definitions of ``__ci_budget``/``__ci_slow_path`` so that objects with probes
+still link.  ``ci_autostart.o`` is the same source for both (it only uses the public API).
 
 Cache directory: ``$CI_CACHE_DIR``, else ``$XDG_CACHE_HOME/compiler-interrupts``, else
 ``~/.cache/compiler-interrupts``.  Each build lives in ``runtime-<key>/`` where ``<key>`` hashes
@@ -45,6 +52,8 @@ __all__ = [
     "cache_dir",
     "read_interval_log",
     "SOURCES",
+    "SIGNAL_SOURCES",
+    "VARIANTS",
     "STATIC_LIB",
     "SHARED_LIB",
     "AUTOSTART_OBJ",
@@ -52,6 +61,13 @@ __all__ = [
 
 #: Files of the runtime inside this package.
 SOURCES = ("ci_lib.h", "ci_runtime.c", "ci_autostart.c")
+#: Files of the ``signal`` variant (the timer-interrupt baseline).
+SIGNAL_SOURCES = ("ci_lib.h", "ci_signal.c", "ci_autostart.c")
+#: Runtime variant -> (sources, the C file that becomes the library).
+VARIANTS = {
+    "probes": (SOURCES, "ci_runtime.c"),
+    "signal": (SIGNAL_SOURCES, "ci_signal.c"),
+}
 STATIC_LIB = "libci_rt.a"
 SHARED_LIB = "libci_rt.so"
 AUTOSTART_OBJ = "ci_autostart.o"
@@ -82,6 +98,8 @@ class RuntimeArtifacts:
     shared: bool
     #: The cache directory of this build.
     directory: Path
+    #: ``"probes"`` (ci_runtime.c) or ``"signal"`` (ci_signal.c).
+    variant: str = "probes"
 
     def link_args(self, *, autostart: bool = True) -> list[str]:
         """Arguments to append to the final link of an executable."""
@@ -96,6 +114,8 @@ class RuntimeArtifacts:
             ]
         else:
             args.append(str(self.library))
+        if self.variant == "signal":
+            args.append("-lrt")  # timer_create on glibc < 2.34 (an empty stub after)
         args.append("-pthread")
         return args
 
@@ -115,9 +135,9 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "compiler-interrupts"
 
 
-def _source_bytes() -> dict[str, bytes]:
+def _source_bytes(variant: str = "probes") -> dict[str, bytes]:
     pkg = resources.files(__package__ or "compiler_interrupts.runtime")
-    return {name: pkg.joinpath(name).read_bytes() for name in SOURCES}
+    return {name: pkg.joinpath(name).read_bytes() for name in VARIANTS[variant][0]}
 
 
 def header_dir() -> Path:
@@ -223,13 +243,15 @@ def _build_into(
     defines: list[str],
     shared: bool,
     sources: dict[str, bytes],
+    variant: str = "probes",
 ) -> None:
     for name, data in sources.items():
         (tmp / name).write_bytes(data)
     # Debug info should point at the final location of the copied sources.
     common = [*cc_argv, *flags, f"-fdebug-prefix-map={tmp}={final}", f"-I{tmp}"]
-    rt_obj = tmp / "ci_runtime.o"
-    _run([*common, "-c", str(tmp / "ci_runtime.c"), "-o", str(rt_obj)], "compiling ci_runtime.c")
+    lib_src = VARIANTS[variant][1]
+    rt_obj = tmp / (Path(lib_src).stem + ".o")
+    _run([*common, "-c", str(tmp / lib_src), "-o", str(rt_obj)], f"compiling {lib_src}")
     _run(
         [*common, *defines, "-c", str(tmp / "ci_autostart.c"), "-o", str(tmp / AUTOSTART_OBJ)],
         "compiling ci_autostart.c",
@@ -242,6 +264,7 @@ def _build_into(
                 "-shared",
                 f"-Wl,-soname,{SHARED_LIB}",
                 str(rt_obj),
+                *(["-lrt", "-pthread"] if variant == "signal" else []),
                 "-o",
                 str(tmp / SHARED_LIB),
             ],
@@ -257,6 +280,7 @@ def runtime_paths(
     *,
     shared: bool = False,
     autostart_define: str | Sequence[str] | None = None,
+    variant: str = "probes",
 ) -> RuntimeArtifacts:
     """Build (or fetch from the cache) the runtime for compiler ``cc`` and flags ``cflags``.
 
@@ -266,16 +290,22 @@ def runtime_paths(
     definitions for ``ci_autostart.o`` only, e.g. ``"CI_AUTOSTART_CYCLES=100000"`` or
     ``["CI_AUTOSTART_IR=5000"]`` (a ``-D`` prefix is optional); ``None`` builds the
     environment-driven autostart (reads ``CI_AUTOSTART_CYCLES``/``CI_AUTOSTART_IR``).
+    ``variant`` is ``"probes"`` (``ci_runtime.c``, for instrumented code) or ``"signal"``
+    (``ci_signal.c``, the POSIX-timer baseline; link with :meth:`RuntimeArtifacts.link_args`,
+    which adds ``-lrt``).  The variant is part of the cache key.
 
-    Raises :class:`RuntimeBuildError` (with the compiler's stderr) on failure.
+    Raises :class:`ValueError` for an unknown variant, and :class:`RuntimeBuildError` (with
+    the compiler's stderr) on failure.
     """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown runtime variant {variant!r}; expected one of {sorted(VARIANTS)}")
     cc_argv = _resolve_cc(cc)
     cc_real = os.path.realpath(cc_argv[0])
     st = os.stat(cc_real)
     identity = _cc_identity(tuple(cc_argv), st.st_mtime_ns, st.st_size)
     flags = [*BASE_CFLAGS, *cflags]
     defines = _normalize_defines(autostart_define)
-    sources = _source_bytes()
+    sources = _source_bytes(variant)
 
     h = hashlib.sha256()
     for part in (
@@ -287,6 +317,7 @@ def runtime_paths(
         "\0".join(flags),
         "\0".join(defines),
         "shared" if shared else "static",
+        f"variant={variant}",
     ):
         h.update(part.encode())
         h.update(b"\1")
@@ -301,6 +332,7 @@ def runtime_paths(
         include_dir=header_dir(),
         shared=shared,
         directory=final,
+        variant=variant,
     )
     if result.library.is_file():  # complete: directories only appear by atomic rename
         return result
@@ -319,7 +351,7 @@ def runtime_paths(
                 shutil.rmtree(final, ignore_errors=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".runtime-{key}.", dir=root))
             try:
-                _build_into(tmp, final, cc_argv, flags, defines, shared, sources)
+                _build_into(tmp, final, cc_argv, flags, defines, shared, sources, variant)
                 os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
                 os.rename(tmp, final)
             finally:
