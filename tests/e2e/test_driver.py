@@ -7,10 +7,11 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from e2e_helpers import no_traceback, parse_stats
+from e2e_helpers import PROGRAMS, no_traceback, parse_stats
 
 from compiler_interrupts.toolchain.driver import header_dir
 
@@ -433,6 +434,61 @@ def test_shared_library_with_uninstrumented_executable(run, ci_cc, clang, tmp_pa
     run.ok([clang, "plain.c", "-L.", "-lwork", "-Wl,-rpath,$ORIGIN", "-o", "plain"],
            cwd=tmp_path)
     assert run.ok([tmp_path / "plain"]).stdout == "0\n"
+
+
+DL_C = r"""
+#include <ci_lib.h>
+static long calls;
+static void on_tick(long c) { (void)c; calls++; }
+long run_work(long iters) {   /* registers, works, deregisters: returns the handler calls */
+    register_ci(1000, 0, on_tick);
+    volatile long s = 0;
+    for (long i = 0; i < iters; i++) s += i;
+    deregister_ci();
+    return calls;
+}
+"""
+
+
+def test_dlopen_instrumented_library(run, ci_cc, clang, tmp_path):
+    """An instrumented .so loaded with dlopen() (initial-exec TLS in a dlopen'ed object) works
+    in an instrumented executable, in a plain one, and in Python through ctypes."""
+    (tmp_path / "dl.c").write_text(DL_C)
+    (tmp_path / "host.c").write_text(
+        "#include <dlfcn.h>\n#include <stdio.h>\n"
+        "int main(void) {\n"
+        "    void *h = dlopen(\"./libdl_ci.so\", RTLD_NOW);\n"
+        "    if (!h) { puts(dlerror()); return 1; }\n"
+        "    long (*f)(long) = (long (*)(long))dlsym(h, \"run_work\");\n"
+        "    printf(\"%ld\\n\", f(1000000));\n"
+        "    return 0;\n}\n")
+    run.ok([ci_cc, "-O2", "-shared", "-fPIC", "dl.c", "-o", "libdl_ci.so"], cwd=tmp_path)
+    run.ok([ci_cc, "host.c", "-ldl", "-o", "host_ci"], cwd=tmp_path)
+    run.ok([clang, "host.c", "-ldl", "-o", "host_plain"], cwd=tmp_path)
+    outs = {run.ok([tmp_path / exe], cwd=tmp_path).stdout for exe in ("host_ci", "host_plain")}
+    py = run.ok([sys.executable, "-c",
+                 "import ctypes; lib = ctypes.CDLL('./libdl_ci.so'); "
+                 "lib.run_work.restype = ctypes.c_long; print(lib.run_work(1000000))"],
+                cwd=tmp_path)
+    outs.add(py.stdout)
+    assert len(outs) == 1, outs
+    assert int(outs.pop()) > 1000  # 1e6 iterations of a few IR instructions, interval 1000
+
+
+def test_static_executable(run, ci_cc, tmp_path):
+    run.ok([ci_cc, "-static", "-O2", PROGRAMS / "api.c", "-o", "api_static"], cwd=tmp_path)
+    headers = subprocess.run(["readelf", "-l", str(tmp_path / "api_static")],
+                             capture_output=True, text=True, check=True).stdout
+    assert "INTERP" not in headers and "DYNAMIC" not in headers
+    (s,) = parse_stats(run.ok([tmp_path / "api_static", "nesting"]).stdout)
+    assert s["delivered"] == "1" and int(s["other_calls"]) > 0, s
+
+
+def test_save_temps(run, ci_cc, proj):
+    run.ok([ci_cc, "--ci-save-temps", "-O2", "-c", "squares.c", "-o", "sq.o"], cwd=proj)
+    assert (proj / "sq.o.ci.bc").read_bytes()[:4] == b"BC\xc0\xde"
+    ll = (proj / "sq.o.ci.ll").read_text()
+    assert "__ci_slow_path" in ll and "@sum_squares" in ll
 
 
 # ------------------------------------------------------------------------------------------
