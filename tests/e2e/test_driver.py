@@ -264,10 +264,6 @@ def test_md_in_link_mode_names_the_output(run, ci_cc, clang, proj):
     assert _dep_targets(proj / "prog.d") == ["prog"]
 
 
-@pytest.mark.xfail(reason="BUG: compile-and-link with -MMD/-MD and no -MF writes "
-                          "'<source stem>.d' into the cwd; clang writes '<output>.d' next to the "
-                          "output (-o out/prog -> out/prog.d)",
-                   strict=True)
 def test_mmd_in_link_mode_writes_output_dot_d(run, ci_cc, clang, proj):
     (proj / "one.c").write_text("#include \"util.h\"\nint main(void) { return 0; }\n")
     for d in ("ref", "out"):
@@ -702,3 +698,15 @@ def test_output_to_dev_null(run, ci_cc, clang, proj):
     assert stat.S_ISCHR(target.stat().st_mode), "the output device was replaced by a file"
     assert ours.returncode == 0, ours.stderr
     assert no_traceback(ours.stderr)
+
+
+def test_source_from_standard_input_is_instrumented(run, ci_cc, tmp_path):
+    src = b"int work(int n){int s=0;for(int i=0;i<n;i++)s+=i;return s;}\n" \
+          b"int main(void){return work(10) == 45 ? 0 : 1;}\n"
+    import subprocess
+
+    p = subprocess.run([ci_cc, "-O2", "-x", "c", "-", "-o", str(tmp_path / "prog")], input=src,
+                       capture_output=True)
+    assert p.returncode == 0, p.stderr
+    assert "__ci_slow_path" in symbols(tmp_path / "prog")
+    assert subprocess.run([tmp_path / "prog"]).returncode == 0

@@ -121,7 +121,11 @@ def _dep_args(ctx: Context, inp: Input, out: str) -> list[str]:
         return []
     args: list[str] = []
     if inv.dep_file is None:
-        base = out if inv.mode != "link" else os.path.basename(inp.path)
+        # clang writes <output>.d next to the output (without its extension)
+        if inv.mode != "link":
+            base = out
+        else:
+            base = inv.output or os.path.basename(inp.path)
         args += ["-MF", os.path.splitext(base)[0] + ".d"]
     if not inv.dep_target:
         if inv.mode != "link":
@@ -134,6 +138,8 @@ def _dep_args(ctx: Context, inp: Input, out: str) -> list[str]:
 
 def _lang_args(inv: Invocation, inp: Input) -> list[str]:
     """``-x LANG`` when the user forced the language of this input."""
+    if inp.path == "-":
+        return ["-x", inp.language]
     ext = os.path.splitext(inp.path)[1]
     from .options import ASM_EXTENSIONS, SOURCE_EXTENSIONS
 
@@ -200,6 +206,8 @@ def _compile_input(ctx: Context, inp: Input, out: str, emit: str) -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="ci-cc-") as td:
         bc = os.path.join(td, "input.bc")
+        if inp.path == "-":  # standard input: clang reads it itself; keep -x
+            inp = Input("-", inp.language, inp.index)
         cmd = [ctx.clang, *inv.compile_args, "-idirafter", str(header_dir()),
                *_dep_args(ctx, inp, out), "-c", "-emit-llvm", "-o", bc,
                *_lang_args(inv, inp), inp.path]

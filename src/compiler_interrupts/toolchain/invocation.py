@@ -130,8 +130,8 @@ def parse_invocation(argv: list[str]) -> Invocation:
     while i < n:
         a = args[i]
         if a == "-" or not a.startswith("-"):
-            if a == "-":
-                passthrough = passthrough or "reads the source from standard input"
+            if a == "-" and (forced_lang is None or forced_lang == "none"):
+                passthrough = passthrough or "standard input without -x"
             inputs.append(Input(a, _language_of(a, forced_lang), i))
             i += 1
             continue
