@@ -98,9 +98,10 @@ def _find_cycle(nodes: set[str], succs: dict[str, list[str]]) -> list[str]:
 
 
 class Checker:
-    def __init__(self, module: Module, bound: int):
+    def __init__(self, module: Module, bound: int, cost_table: dict | None = None):
         self.module = module
         self.bound = bound
+        self.table = cost_table
         self.fns = {f.name: f for f in module.functions}
         self.helper_names = {P.PROBE_FN, P.PROBE_LOCAL_FN, P.FLUSH_FN, P.RELOAD_FN}
         self.has_probe = {
@@ -123,13 +124,13 @@ class Checker:
         name = callee[1:]
         if name.startswith("llvm."):
             if name.startswith("llvm.mem"):
-                return min(external_call_cost(name, ins), self.bound // 4)
+                return min(external_call_cost(name, ins, self.table), self.bound // 4)
             return instr_cost(ins)
         if callee in self.fns:
             if self.has_probe.get(callee):
                 return 1
             return 1 + self.function_cost(callee)
-        return min(external_call_cost(name, ins), self.bound // 4)
+        return min(external_call_cost(name, ins, self.table), self.bound // 4)
 
     def function_cost(self, name: str) -> int:
         """Max entry-to-exit cost of a probe-free function (recursion counts as unbounded)."""
@@ -223,9 +224,10 @@ class Checker:
         return FunctionReport(fn.name, nprobes, worst, [], probe_free_function=nprobes == 0)
 
 
-def check_module(module: Module, bound: int, skip: set[str] | None = None) -> CheckReport:
+def check_module(module: Module, bound: int, skip: set[str] | None = None,
+                 cost_table: dict | None = None) -> CheckReport:
     """Check every function of an instrumented module (``skip``: names the pass skipped)."""
-    checker = Checker(module, bound)
+    checker = Checker(module, bound, cost_table)
     reports = []
     for fn in module.functions:
         if fn.name in checker.helper_names or (skip and fn.name in skip):

@@ -23,6 +23,8 @@ class PassOptions:
     """The optimisation level the module was built at (``-O0`` keeps budgets in memory)."""
     bound: int | None = None
     """The design's probe-free cost bound ``C`` (designs that have one)."""
+    cost_file: str | None = None
+    """A file overriding external-call cost estimates (``name cost`` per line)."""
 
 
 @dataclass
@@ -33,13 +35,21 @@ class PassResult:
 
 
 def _design_options(options: PassOptions) -> dict:
-    if options.design != "ci" or options.bound is None:
+    if options.design != "ci" or (options.bound is None and options.cost_file is None):
         return {}
-    from .designs.ci import CIOptions
+    from .cost.tables import load_cost_file
+    from .designs.ci import DEFAULT_BOUND, CIOptions
 
-    if options.bound < 1:
-        raise CIError(f"the bound must be a positive number of IR instructions, not {options.bound}")
-    return {"options": CIOptions(bound=options.bound)}
+    bound = DEFAULT_BOUND if options.bound is None else options.bound
+    if bound < 1:
+        raise CIError(f"the bound must be a positive number of IR instructions, not {bound}")
+    table = None
+    if options.cost_file is not None:
+        try:
+            table = load_cost_file(options.cost_file)
+        except (OSError, ValueError) as exc:
+            raise CIError(f"cannot use cost file: {exc}") from None
+    return {"options": CIOptions(bound=bound, cost_table=table)}
 
 
 def instrument_text(text: str, options: PassOptions = PassOptions(), filename: str = "<input>") -> PassResult:

@@ -73,3 +73,22 @@ NO_CALLBACK = frozenset(
 RETURNS_TWICE = frozenset(
     {"setjmp", "_setjmp", "sigsetjmp", "__sigsetjmp", "savectx", "vfork", "getcontext"}
 )
+
+
+def load_cost_file(path: str) -> dict[str, int | None]:
+    """Read a cost table override: one ``name cost`` per line (``#`` starts a comment).
+
+    The result is :data:`EXTERNAL_COSTS` updated with the file's entries. Raises ``ValueError``
+    naming the line on malformed input.
+    """
+    table: dict[str, int | None] = dict(EXTERNAL_COSTS)
+    with open(path, encoding="utf-8") as f:
+        for n, raw in enumerate(f, 1):
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            parts = line.split()
+            if len(parts) != 2 or not parts[1].isdigit():
+                raise ValueError(f"{path}:{n}: expected 'function_name cost', got {raw.strip()!r}")
+            table[parts[0].lstrip("@")] = int(parts[1])
+    return table

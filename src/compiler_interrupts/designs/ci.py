@@ -57,6 +57,8 @@ class CIOptions:
     """Largest path cost of a function that gets no probe of its own."""
     register: bool = True
     """Keep the budget in a register within functions (optimized builds)."""
+    cost_table: dict[str, int | None] | None = None
+    """External-call costs (None: :data:`compiler_interrupts.cost.tables.EXTERNAL_COSTS`)."""
 
 
 @dataclass
@@ -192,7 +194,7 @@ class CIDesign(Design):
         name = callee[1:]
         if name.startswith("llvm."):
             if name.startswith("llvm.mem"):
-                return external_call_cost(name, ins), False
+                return external_call_cost(name, ins, self.opts.cost_table), False
             return instr_cost(ins), False
         if callee in self.leaf_cost:
             return 1 + self.leaf_cost[callee], False
@@ -202,7 +204,7 @@ class CIDesign(Design):
             return 1, True
         if callee in self.defined:  # defined here but skipped: unknown behaviour
             return 1, True
-        return external_call_cost(name, ins), name not in NO_CALLBACK
+        return external_call_cost(name, ins, self.opts.cost_table), name not in NO_CALLBACK
 
     # ------------------------------------------------------------------ per function
 

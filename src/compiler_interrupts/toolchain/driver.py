@@ -159,7 +159,8 @@ def _instrument_ir(ctx: Context, text: str, inp: Input, emit: str, out: str) -> 
     opts = CodegenOptions(opt_level=ctx.inv.opt_level)
     result = instrument_text(
         text,
-        PassOptions(ctx.design, ctx.skip, opt_level=ctx.inv.opt_level, bound=ctx.bound),
+        PassOptions(ctx.design, ctx.skip, opt_level=ctx.inv.opt_level, bound=ctx.bound,
+                    cost_file=ctx.inv.ci.get("costs")),
         filename=inp.path,
     )
     for s in result.stats.skipped:
@@ -177,9 +178,12 @@ def _instrument_ir(ctx: Context, text: str, inp: Input, emit: str, out: str) -> 
         from ..designs.ci import DEFAULT_BOUND
         from ..ir.parser import parse_module
 
+        from ..cost.tables import load_cost_file
+
         skipped = {s.function for s in result.stats.skipped}
+        costs = ctx.inv.ci.get("costs")
         report = check_module(parse_module(result.text, inp.path), ctx.bound or DEFAULT_BOUND,
-                              skip=skipped)
+                              skip=skipped, cost_table=load_cost_file(costs) if costs else None)
         if report.failures:
             raise CIError(f"{inp.path}: probe check failed:\n{report.render()}")
     try:

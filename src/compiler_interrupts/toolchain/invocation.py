@@ -26,6 +26,7 @@ CI_OPTIONS: dict[str, tuple[bool, str]] = {
     "verbose": (False, "print the commands the driver runs"),
     "check": (False, "run the static probe checker on each instrumented module"),
     "bound": (True, "largest IR cost a path may run without passing a probe (ci design)"),
+    "costs": (True, "file of external-call cost estimates, 'name cost' per line (ci design)"),
 }
 
 
