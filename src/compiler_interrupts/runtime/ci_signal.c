@@ -12,8 +12,9 @@
  *
  * and arms it (see "period" below).  The signal (SIGRTMIN+3) is caught by a process-wide
  * SA_SIGINFO|SA_RESTART handler installed at the first registration; it calls the thread's
- * user handler with a running count of timer expirations (overruns included: a tick that
- * expired while the previous signal was still pending counts, but is not delivered twice).
+ * user handler with a running count of timer expirations.  A signal queued by an earlier
+ * arming of the timer (it expired while the handler ran) is recognised (the one-shot timer is
+ * armed again by then) and ignored, so a long handler is not followed by a back-to-back call.
  *
  *  - cycles_interval > 0: period = cycles_interval TSC cycles, converted to nanoseconds with
  *    the TSC frequency calibrated once per process (rdtsc against CLOCK_MONOTONIC_RAW over
@@ -225,7 +226,14 @@ static void ci_on_signal(int sig, siginfo_t *si, void *uc) {
         errno = saved_errno; /* stale tick of a deleted/replaced timer, or a foreign signal */
         return;
     }
-    s->ticks += 1 + (si->si_overrun > 0 ? si->si_overrun : 0);
+    /* A one-shot timer is disarmed when it expires: if it is armed now, this signal was queued
+     * before the last re-arm (it expired while the handler ran, with the signal blocked). */
+    struct itimerspec cur;
+    if (timer_gettime(s->timer, &cur) == 0 && (cur.it_value.tv_sec | cur.it_value.tv_nsec)) {
+        errno = saved_errno;
+        return;
+    }
+    s->ticks++;
     if (s->in_progress) {
         /* Inside the handler or an API update: dropped, the timer keeps going (a delivery in
          * progress re-arms it again when the handler returns). */
