@@ -100,15 +100,51 @@ static CI_TLS struct ci_state ci_st = {.armed = CI_IDLE_BUDGET};
 /* ------------------------------------------------------------------------------------------ */
 /* clock                                                                                      */
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+/* 1: the CPU has rdtscp; 0: it does not; -1: not checked yet. */
+static int ci_have_rdtscp = -1;
+
+static int ci_check_rdtscp(void) {
+    unsigned a, b, c, d;
+    int have = __get_cpuid(0x80000001u, &a, &b, &c, &d) && (d & (1u << 27));
+    __atomic_store_n(&ci_have_rdtscp, have, __ATOMIC_RELAXED);
+    return have;
+}
+#endif
+
 static inline uint64_t ci_now(void) {
 #if defined(__x86_64__) || defined(__i386__)
     uint32_t lo, hi;
-    __asm__ __volatile__("lfence\n\trdtsc" : "=a"(lo), "=d"(hi) : : "memory");
+    int have = __atomic_load_n(&ci_have_rdtscp, __ATOMIC_RELAXED);
+    if (__builtin_expect(have < 0, 0))
+        have = ci_check_rdtscp();
+    if (have) {
+        /* rdtscp waits for the instructions before it to execute (what an lfence;rdtsc pair
+         * is for) but lets later ones start: cheaper on the slow path. */
+        uint32_t aux;
+        __asm__ __volatile__("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux) : : "memory");
+        (void)aux;
+    } else {
+        __asm__ __volatile__("lfence\n\trdtsc" : "=a"(lo), "=d"(hi) : : "memory");
+    }
     return ((uint64_t)hi << 32) | lo;
 #else
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+#endif
+}
+
+/* Unfenced read: for points where ordering against earlier instructions does not matter
+ * (right after a call into the handler has returned). */
+static inline uint64_t ci_now_unfenced(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    uint32_t lo, hi;
+    __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi) : : "memory");
+    return ((uint64_t)hi << 32) | lo;
+#else
+    return ci_now();
 #endif
 }
 
@@ -239,7 +275,7 @@ static void ci_deliver(struct ci_state *s) {
         s->ir_next = s->ir_base + (k + 1) * s->ir_interval;
         ci_ir_arm(s);
     } else {
-        uint64_t now = ci_now(); /* re-arm from now: never catch up */
+        uint64_t now = ci_now_unfenced(); /* re-arm from now: never catch up */
         s->last_fire = now;
         ci_seg_restart(s, now);
         ci_set_budget(s, ci_full_period_budget(s));
@@ -284,7 +320,13 @@ static void ci_slow_path_body(struct ci_state *s, int64_t probe_cost) {
     double target = (double)s->target - s->lead;
     if (probe_cost < 0)
         probe_cost = 0;
-    if (elapsed + (double)probe_cost * cpi * 0.5 >= target) {
+    /* Fire at the probe nearest the target, and also when what is left is under 1/32 of the
+     * period: scheduling one more slow path for it would cost more than the error it saves
+     * (the lead controller keeps the median on target either way). */
+    double slack = (double)probe_cost * cpi * 0.5;
+    if (slack < (double)s->target * (1.0 / 32.0))
+        slack = (double)s->target * (1.0 / 32.0);
+    if (elapsed + slack >= target) {
         if (s->disable_depth == 0) {
             double err = elapsed - (double)s->target;
             double lim = (double)s->target * 0.25;
