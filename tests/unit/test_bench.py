@@ -272,3 +272,24 @@ def test_smoke_run_test_size(tmp_path):
     md = (out / "summary.md").read_text()
     assert "naive vs none" in md and "agree with `none`" in md
     assert not (out / "logs").exists()  # interval logs are deleted after parsing
+
+
+def test_output_checker_flags_disagreement_with_none_in_any_order():
+    logged = []
+    chk = harness.OutputChecker(logged.append)
+
+    def rec(design, output, threads=1):
+        return {"program": "p", "threads": threads, "design": design, "phase": "main",
+                "cycles": 5000, "run": 0, "rc": 0, "ok": True, "output": output,
+                "mismatch": False}
+
+    early = rec("ci", "checksum: 2")  # arrives before the baseline: checked later
+    chk.add(early)
+    chk.add(rec("none", "checksum: 1"))
+    good = rec("naive", "checksum: 1")
+    chk.add(good)
+    chk.add(rec("ci", "checksum: 9", threads=2))  # no baseline for 2 threads
+    assert early["mismatch"] and not early["ok"] and not good["mismatch"]
+    assert [m["design"] for m in chk.mismatches] == ["ci"]
+    assert "MISMATCH" in logged[0]
+    assert [r["threads"] for r in chk.unchecked()] == [2]
