@@ -49,10 +49,10 @@ DEFAULT_BOUND = 200
 class CIOptions:
     bound: int = DEFAULT_BOUND
     """C: the largest IR cost a path may accumulate without passing a probe."""
-    deviation_abs: int = 8
+    deviation_abs: int = 16
     """Joining paths share one increment if their pending costs differ by at most
     max(deviation_abs, deviation_rel * larger)."""
-    deviation_rel: float = 0.25
+    deviation_rel: float = 0.3
     leaf_max: int = 50
     """Largest path cost of a function that gets no probe of its own."""
     register: bool = True
@@ -265,21 +265,38 @@ class CIDesign(Design):
             stats.bump("folded_loops")
         headers = {b for (_, b) in cut}
 
+        fwd_preds = {
+            lbl: [p for p in preds.get(lbl, [])
+                  if p in reach and (p, lbl) not in cut and (p, lbl) not in folded_edges]
+            for lbl in rpo
+        }
+        # Natural loops (reducible control flow) do not need a probe on their entry edges: the
+        # cost pending on entry is carried through the loop and charged after its exit (`carry`).
+        # Irreducible cycles keep a probe on every edge into their headers.
+        forest = natural_loops(entry, succs) if headers else None
+        carry_loops = {}
+        if forest is not None and not forest.irreducible:
+            carry_loops = {l.header: l for l in forest.loops if l.header in headers}
         must_end: set[str] = set()
         for h in headers:
             for p in preds.get(h, []):
-                if p in reach:
+                if p in reach and (h not in carry_loops or p in carry_loops[h].blocks):
                     must_end.add(p)
         for lbl in rpo:
             term = blocks[lbl].terminator
             if term is not None and term.opcode in ("ret", "resume"):
                 must_end.add(lbl)
 
-        fwd_preds = {
-            lbl: [p for p in preds.get(lbl, [])
-                  if p in reach and (p, lbl) not in cut and (p, lbl) not in folded_edges]
-            for lbl in rpo
-        }
+        def exited_carry(p: str, b: str, carry: dict[str, int]) -> int:
+            """Cost carried by the loops that the edge p -> b leaves."""
+            if forest is None or not carry:
+                return 0
+            total = 0
+            loop = forest.loop_of(p)
+            while loop is not None and b not in loop.blocks:
+                total += carry.get(loop.header, 0)
+                loop = loop.parent
+            return total
 
         # Fixpoint: place probes, then charge heavier arms before joins that disagree.
         plan: dict[str, list[tuple[int, int]]] = {}
@@ -287,18 +304,28 @@ class CIDesign(Design):
             pout_avg: dict[str, int] = {}
             pout_max: dict[str, int] = {}
             seen_out: dict[str, bool] = {}
+            carry: dict[str, int] = {}
             plan = {}
+
+            def incoming(lbl: str) -> list[int]:
+                return [pout_avg[p] + exited_carry(p, lbl, carry) for p in fwd_preds[lbl]]
+
             for lbl in rpo:
                 fp = fwd_preds[lbl]
                 if lbl in headers:
-                    # Every edge in is probed; what is still pending is the predecessors'
-                    # terminators (a latch's branch costs 1).
+                    # Latches are probed; entry edges either are too, or their pending cost
+                    # is carried past the loop. For the bound, a latch's branch (cost 1) and the
+                    # entry paths' probe-free distance are still pending.
                     pin_avg = 0
                     pin_max = max([pout_max[p] for p in fp] + [1])
+                    if lbl in carry_loops and fp:
+                        vals = incoming(lbl)
+                        carry[lbl] = round(sum(vals) / len(vals))
                 elif not fp:
                     pin_avg = pin_max = 0
                 else:
-                    pin_avg = round(sum(pout_avg[p] for p in fp) / len(fp))
+                    vals = incoming(lbl)
+                    pin_avg = round(sum(vals) / len(vals))
                     pin_max = max(pout_max[p] for p in fp)
                 seen_in = bool(fp) and all(seen_out[p] for p in fp)
                 placed, a, m, seen = self._place_in_block(
@@ -310,17 +337,26 @@ class CIDesign(Design):
                 pout_max[lbl] = m
                 seen_out[lbl] = seen
             changed = False
+            # A loop entered with a long probe-free path would need probes inside its body
+            # (run every iteration) to respect the bound: charge its entry edges instead.
+            for h, loop in carry_loops.items():
+                entry_preds = [p for p in fwd_preds[h] if p not in loop.blocks]
+                if entry_preds and max(pout_max[p] for p in entry_preds) > self.opts.bound // 4:
+                    for p in entry_preds:
+                        if p not in must_end and p not in in_folded:
+                            must_end.add(p)
+                            changed = True
             for lbl in rpo:
                 fp = fwd_preds[lbl]
                 if len(fp) < 2 or lbl in headers:
                     continue
-                vals = [pout_avg[p] for p in fp]
+                vals = incoming(lbl)
                 lo, hi = min(vals), max(vals)
                 if hi - lo <= max(opts.deviation_abs, opts.deviation_rel * hi):
                     continue
                 limit = lo + max(opts.deviation_abs, opts.deviation_rel * lo)
-                for p in fp:
-                    if pout_avg[p] > limit and p not in must_end and p not in in_folded:
+                for p, v in zip(fp, vals):
+                    if v > limit and p not in must_end and p not in in_folded:
                         must_end.add(p)
                         changed = True
                         stats.bump("join_probes")

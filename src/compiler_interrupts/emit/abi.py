@@ -15,6 +15,10 @@ BUDGET = "__ci_budget"
 #: the cycle target).
 SLOW_PATH = "__ci_slow_path"
 
+#: The same slow path with the ``preserve_allcc`` calling convention (x86-64, runtime built
+#: with clang): what probes call, so that the fast path needs no register spills.
+SLOW_PATH_PRESERVE = "__ci_slow_path_pa"
+
 #: Prefix of every symbol the runtime defines; functions with these names are never instrumented.
 RUNTIME_PREFIXES = ("__ci_", "ci_", "register_ci", "deregister_ci")
 

@@ -65,17 +65,18 @@ def probe_cost(ins: Instr) -> int | None:
 
 def is_instrumented(module: Module) -> bool:
     """True if the module already carries our probes or runtime references."""
-    return module.mentions(PROBE_FN) or module.mentions("@" + abi.SLOW_PATH)
+    return (module.mentions(PROBE_FN) or module.mentions("@" + abi.SLOW_PATH)
+            or module.mentions("@" + abi.SLOW_PATH_PRESERVE))
 
 
 def runtime_declarations() -> str:
     """Top-level IR that defines the probe and declares the runtime symbols it uses."""
     budget = "@" + abi.BUDGET
-    slow = "@" + abi.SLOW_PATH
+    slow = "preserve_allcc void @" + abi.SLOW_PATH_PRESERVE
     return f"""
 {budget} = external thread_local(initialexec) global i64, align 8
 
-declare void {slow}(i64) cold nounwind
+declare {slow}(i64) cold nounwind
 
 define internal void {PROBE_FN}(i64 %cost) alwaysinline nounwind {{
   %budget = load i64, ptr {budget}, align 8
@@ -85,7 +86,7 @@ define internal void {PROBE_FN}(i64 %cost) alwaysinline nounwind {{
   br i1 %due, label %slow, label %done
 
 slow:
-  call void {slow}(i64 %cost)
+  call {slow}(i64 %cost)
   br label %done
 
 done:
@@ -101,7 +102,7 @@ define internal void {PROBE_LOCAL_FN}(ptr %local, i64 %cost) alwaysinline nounwi
 
 slow:
   store i64 %left, ptr {budget}, align 8
-  call void {slow}(i64 %cost)
+  call {slow}(i64 %cost)
   %fresh = load i64, ptr {budget}, align 8
   store i64 %fresh, ptr %local, align 8
   br label %done

@@ -373,6 +373,16 @@ __attribute__((cold, noinline, visibility("default"))) void __ci_slow_path(int64
     errno = saved_errno;
 }
 
+#if defined(__clang__) && defined(__x86_64__)
+/* The entry probes call: same work, but with the preserve_all calling convention, so the
+ * caller keeps every register live across the (rarely taken) call and its fast path needs no
+ * spills. Clang-only; the driver always builds the runtime with clang. */
+__attribute__((cold, noinline, visibility("default"), preserve_all)) void
+__ci_slow_path_pa(int64_t probe_cost) {
+    __ci_slow_path(probe_cost);
+}
+#endif
+
 /* ------------------------------------------------------------------------------------------ */
 /* public API                                                                                 */
 

@@ -54,11 +54,27 @@ heavy:
   %h14 = mul i32 %h13, %x
   %h15 = mul i32 %h14, %x
   %h16 = mul i32 %h15, %x
+  %h17 = mul i32 %h16, %x
+  %h18 = mul i32 %h17, %x
+  %h19 = mul i32 %h18, %x
+  %h20 = mul i32 %h19, %x
+  %h21 = mul i32 %h20, %x
+  %h22 = mul i32 %h21, %x
+  %h23 = mul i32 %h22, %x
+  %h24 = mul i32 %h23, %x
+  %h25 = mul i32 %h24, %x
+  %h26 = mul i32 %h25, %x
+  %h27 = mul i32 %h26, %x
+  %h28 = mul i32 %h27, %x
+  %h29 = mul i32 %h28, %x
+  %h30 = mul i32 %h29, %x
+  %h31 = mul i32 %h30, %x
+  %h32 = mul i32 %h31, %x
   br label %join
 light:
   br label %join
 join:
-  %r = phi i32 [ %h16, %heavy ], [ %x, %light ]
+  %r = phi i32 [ %h32, %heavy ], [ %x, %light ]
   ret i32 %r
 }
 

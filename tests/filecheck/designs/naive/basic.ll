@@ -76,7 +76,7 @@ define i32 @tail(i32 %n) {
 
 ; The runtime interface is added once.
 ; CHECK: @__ci_budget = external thread_local(initialexec) global i64
-; CHECK: declare void @__ci_slow_path(i64)
+; CHECK: declare preserve_allcc void @__ci_slow_path_pa(i64)
 ; CHECK: define internal void @__ci_probe(i64 %cost)
 
 declare void @llvm.lifetime.start.p0(ptr)
