@@ -25,6 +25,11 @@ class PassOptions:
     """The design's probe-free cost bound ``C`` (designs that have one)."""
     cost_file: str | None = None
     """A file overriding external-call cost estimates (``name cost`` per line)."""
+    register: bool = True
+    """Let the ``ci`` design keep the budget in a register within functions."""
+    emit_runtime_interface: bool = True
+    """Append the probe helpers (``@__ci_probe`` ...) and runtime declarations. Integrations
+    that provide their own definitions of the helpers (e.g. a JIT without TLS) turn it off."""
 
 
 @dataclass
@@ -35,7 +40,7 @@ class PassResult:
 
 
 def _design_options(options: PassOptions) -> dict:
-    if options.design != "ci" or (options.bound is None and options.cost_file is None):
+    if options.design != "ci":
         return {}
     from .cost.tables import load_cost_file
     from .designs.ci import DEFAULT_BOUND, CIOptions
@@ -49,7 +54,7 @@ def _design_options(options: PassOptions) -> dict:
             table = load_cost_file(options.cost_file)
         except (OSError, ValueError) as exc:
             raise CIError(f"cannot use cost file: {exc}") from None
-    return {"options": CIOptions(bound=bound, cost_table=table)}
+    return {"options": CIOptions(bound=bound, cost_table=table, register=options.register)}
 
 
 def instrument_text(text: str, options: PassOptions = PassOptions(), filename: str = "<input>") -> PassResult:
@@ -73,6 +78,6 @@ def instrument_text(text: str, options: PassOptions = PassOptions(), filename: s
         for fn in design.order(todo):
             design.instrument(module, fn, stats)
             stats.instrumented += 1
-    if design.inserts_probes and stats.probes:
+    if design.inserts_probes and stats.probes and options.emit_runtime_interface:
         add_runtime_declarations(module)
     return PassResult(module.render(), stats)
