@@ -82,8 +82,13 @@ def test_unknown_ci_option_names_the_valid_ones():
         parse_invocation(["--ci-bogus", "a.c"])
 
 
-def test_stdin_source_is_passed_through():
-    assert parse_invocation(["-x", "c", "-", "-c"]).mode == "passthrough"
+def test_stdin_source_with_a_language_is_compiled():
+    inv = parse_invocation(["-x", "c", "-", "-c"])
+    assert inv.mode == "compile" and inv.inputs[0].language == "c"
+
+
+def test_stdin_source_without_a_language_is_passed_through():
+    assert parse_invocation(["-", "-c"]).mode == "passthrough"
 
 
 def test_no_inputs_is_passed_through():
