@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
@@ -119,12 +120,15 @@ def make_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("runtime", help="build (if needed) and print the runtime paths")
     s.set_defaults(func=cmd_runtime)
 
-    try:
-        from .bench.cli import add_parser as add_bench_parser
-    except ImportError:  # the bench harness is optional at import time
-        add_bench_parser = None
-    if add_bench_parser is not None:
-        add_bench_parser(sub)
+    # Subcommands that live with their features (bench harness, fuzzing and real projects,
+    # applications): each module adds its own parsers.
+    for module, func in ((".bench.cli", "add_parser"), (".tools_cli", "add_parsers"),
+                         (".apps.cli", "add_parser")):
+        try:
+            mod = importlib.import_module(module, __package__)
+        except ImportError:
+            continue
+        getattr(mod, func)(sub)
     return p
 
 
