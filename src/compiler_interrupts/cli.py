@@ -126,7 +126,9 @@ def make_parser() -> argparse.ArgumentParser:
                          (".apps.cli", "add_parser")):
         try:
             mod = importlib.import_module(module, __package__)
-        except ImportError:
+        except ModuleNotFoundError as exc:
+            if exc.name != __package__ + module:
+                raise  # a real import error inside the feature module
             continue
         getattr(mod, func)(sub)
     return p
