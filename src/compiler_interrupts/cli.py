@@ -127,7 +127,8 @@ def make_parser() -> argparse.ArgumentParser:
         try:
             mod = importlib.import_module(module, __package__)
         except ModuleNotFoundError as exc:
-            if exc.name != __package__ + module:
+            full = __package__ + module
+            if exc.name is None or not (full == exc.name or full.startswith(exc.name + ".")):
                 raise  # a real import error inside the feature module
             continue
         getattr(mod, func)(sub)
