@@ -88,7 +88,7 @@ def plot_overhead(plt, cells: Sequence[Mapping[str, Any]], meta: Mapping[str, An
     labels = [*progs, "median", "geomean"]
     n = len(designs)
     width = 0.8 / n
-    fig, ax = plt.subplots(figsize=(max(8, 0.55 * len(labels) * max(1, n / 2) + 2), 4.8))
+    fig, ax = plt.subplots(figsize=(min(18, max(8, 0.25 * len(labels) * n + 2)), 4.8))
     for i, d in enumerate(designs):
         med, mins, xs = [], [], []
         for j, p in enumerate(progs):
@@ -157,6 +157,11 @@ def plot_intervals(plt, cells: Sequence[Mapping[str, Any]], meta: Mapping[str, A
             ax.hlines(iv["p50"], j - 0.35, j + 0.35, color="black", linewidth=1.2)
         if target:
             ax.axhline(target, color="red", linewidth=0.8, linestyle="--", label="target")
+        floor = meta.get("signal_min_cycles")
+        if d == "signal" and floor:
+            ax.axhline(floor, color="grey", linewidth=0.8, linestyle=":",
+                       label="timer period floor")
+            ax.legend(fontsize=8, loc="upper right")
         ax.set_yscale("log")
         ax.set_ylabel(f"{d}\ncycles")
         ax.grid(axis="y", linewidth=0.3, which="both")
