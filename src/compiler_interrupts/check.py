@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from .analysis.cfg import predecessors, reverse_postorder
 from .analysis.loops import natural_loops
-from .analysis.tripcount import max_trip_count
+from .analysis.tripcount import max_trip_count, strip_trip_bound
 from .cost.model import external_call_cost, instr_cost
 from .emit import probes as P
 from .ir.model import Function, Instr, Module
@@ -158,16 +158,25 @@ class Checker:
         scale: dict[str, int] = {}
         if _find_cycle(free, succs):
             forest = natural_loops(entry, succs)
+            preds0 = predecessors(succs)
             for loop in forest.loops:
-                if loop.children or not loop.blocks <= free or len(loop.latches) != 1:
+                free_latches = [l for l in loop.latches if l in free]
+                if len(free_latches) != 1 or loop.header not in free:
                     continue
-                trips = max_trip_count(fn, loop, blocks)
+                latch = free_latches[0]
+                body = _single_latch_body(loop.header, latch, preds0)
+                if not body <= free:
+                    continue
+                trips = None
+                if len(loop.latches) == 1 and not loop.children:
+                    trips = max_trip_count(fn, loop, blocks)
+                if trips is None:
+                    trips = strip_trip_bound(fn, loop, blocks, latch=latch)
                 if trips is None:
                     continue
-                latch = loop.latches[0]
                 succs = dict(succs)
                 succs[latch] = [s for s in succs[latch] if s != loop.header]
-                for b in loop.blocks:
+                for b in body:
                     scale[b] = scale.get(b, 1) * trips
         cycle = _find_cycle(free, succs)
         if cycle:
@@ -222,6 +231,19 @@ class Checker:
         for b in free:
             worst = max(worst, pend_out[b])
         return FunctionReport(fn.name, nprobes, worst, [], probe_free_function=nprobes == 0)
+
+
+def _single_latch_body(header: str, latch: str, preds: dict[str, list[str]]) -> set[str]:
+    """Blocks of the cycle(s) closed by the back edge latch -> header."""
+    body = {header, latch}
+    stack = [latch] if latch != header else []
+    while stack:
+        b = stack.pop()
+        for p in preds.get(b, []):
+            if p not in body:
+                body.add(p)
+                stack.append(p)
+    return body
 
 
 def check_module(module: Module, bound: int, skip: set[str] | None = None,

@@ -161,3 +161,192 @@ def _entering(fn: Function, loop: Loop) -> list[str]:
         if b.label not in loop.blocks and loop.header in b.successors:
             out.append(b.label)
     return out
+
+
+class StripInfo:
+    """A counted loop that can be strip-mined: ``iv`` starts at ``start`` (from ``preheader``),
+    ``next = iv + 1`` is compared in the only latch with ``pred`` against the loop-invariant
+    ``bound``; ``cond`` is that comparison and ``continue_on_true`` says which way it loops."""
+
+    __slots__ = ("iv", "next", "start", "bound", "pred", "width", "cond", "continue_on_true",
+                 "preheader", "latch", "exit")
+
+    def __init__(self, **kw):
+        for k, v in kw.items():
+            setattr(self, k, v)
+
+
+def strip_candidate(fn: Function, loop: Loop, blocks: dict[str, Block] | None = None,
+                    defs: dict[str, Instr] | None = None) -> StripInfo | None:
+    """Recognise a loop that :mod:`compiler_interrupts.designs.ci` can strip-mine, or None."""
+    if len(loop.latches) != 1 or loop.children:
+        return None
+    blocks = blocks if blocks is not None else fn.block_map()
+    defs = defs if defs is not None else _defs(fn)
+    latch = blocks[loop.latches[0]]
+    entering = _entering(fn, loop)
+    if len(entering) != 1:
+        return None
+    term = latch.terminator
+    if term is None:
+        return None
+    m = _BR_RE.match(_body(term))
+    if m is None:
+        return None
+    cond, t_lbl, f_lbl = m.groups()
+    if loop.header not in (t_lbl, f_lbl) or t_lbl == f_lbl:
+        return None
+    continue_on_true = t_lbl == loop.header
+    exit_lbl = f_lbl if continue_on_true else t_lbl
+    if exit_lbl in loop.blocks:
+        return None
+    cmp = defs.get(cond)
+    if cmp is None or cmp.name is None:
+        return None
+    cm = _ICMP_RE.match(_body(cmp))
+    if cm is None:
+        return None
+    pred, width, a, b = cm.groups()
+    if (pred in ("ult", "slt") and not continue_on_true) or (pred == "ne" and not continue_on_true) \
+            or (pred == "eq" and continue_on_true):
+        return None
+    loop_defs = {ins.name for lbl in loop.blocks for ins in blocks[lbl].instrs if ins.name}
+    nxt, bound = a, b
+    if pred in ("eq", "ne") and b in loop_defs and a not in loop_defs:
+        nxt, bound = b, a
+    if bound in loop_defs or nxt not in loop_defs:
+        return None
+    add = defs.get(nxt)
+    if add is None:
+        return None
+    am = _ADD_RE.match(_body(add))
+    if am is None or am.group(1) != width:
+        return None
+    x, y = am.group(2), am.group(3)
+    iv = x if y == "1" else (y if x == "1" else None)
+    if iv is None:
+        return None
+    phi = defs.get(iv)
+    if phi is None or phi.opcode != "phi" or phi not in blocks[loop.header].instrs:
+        return None
+    pm = _PHI_RE.match(_body(phi))
+    if pm is None:
+        return None
+    _, v1, b1, v2, b2 = pm.groups()
+    if b1 == latch.label and v1 == nxt and b2 == entering[0]:
+        start = v2
+    elif b2 == latch.label and v2 == nxt and b1 == entering[0]:
+        start = v1
+    else:
+        return None
+    return StripInfo(iv=iv, next=nxt, start=start, bound=bound, pred=pred, width=int(width),
+                     cond=cond, continue_on_true=continue_on_true, preheader=entering[0],
+                     latch=latch.label, exit=exit_lbl)
+
+
+_CALL2_RE = re.compile(r"^(?:tail )?call i(\d+) @llvm\.(\w+)\.(?:sat\.)?i\d+\(i\d+ (\S+), i\d+ (\S+)\)")
+_SELECT_RE = re.compile(r"^select i1 (\S+), i\d+ (\S+), i\d+ (\S+?)(?:,|$)")
+_SUB_RE = re.compile(r"^sub i\d+ (\S+), (\S+?)(?:,|$)")
+_ULT_RE = re.compile(r"^icmp ult i\d+ (\S+), (\d+)(?:,|$)")
+_PHI_ANY_RE = re.compile(r"\[ ([^\[\]]+?), %([-a-zA-Z$._0-9]+|\"[^\"]*\") \]")
+
+
+def _strip_limit_step(value: str, x: str, defs: dict[str, Instr]) -> int | None:
+    """If ``value`` is a strip limit computed from IV value ``x`` (``min(x + K, bound)`` with a
+    saturating add, or ``bound - x - 1 <u K ? bound : x + K``), return K."""
+    ins = defs.get(value)
+    if ins is None:
+        return None
+    body = _body(ins)
+    m = _CALL2_RE.match(body)
+    if m is not None and m.group(2) in ("umin", "smin"):
+        t = defs.get(m.group(3))
+        if t is None:
+            return None
+        tm = _CALL2_RE.match(_body(t))
+        want = "uadd" if m.group(2) == "umin" else "sadd"
+        if tm is None or tm.group(2) != want or tm.group(3) != x:
+            return None
+        return _const(tm.group(4))
+    m = _SELECT_RE.match(body)
+    if m is None:
+        return None
+    near, hi, t_name = m.groups()
+    t = defs.get(t_name)
+    c = defs.get(near)
+    if t is None or c is None:
+        return None
+    am = _ADD_RE.match(_body(t))
+    cm = _ULT_RE.match(_body(c))
+    if am is None or cm is None or am.group(2) != x:
+        return None
+    k = _const(am.group(3))
+    d1 = defs.get(cm.group(1))
+    if d1 is None or k is None or int(cm.group(2)) != k:
+        return None
+    d1m = _ADD_RE.match(_body(d1))
+    if d1m is None or d1m.group(3) != "-1":
+        return None
+    d = defs.get(d1m.group(2))
+    if d is None:
+        return None
+    dm = _SUB_RE.match(_body(d))
+    if dm is None or dm.groups() != (hi, x):
+        return None
+    return k
+
+
+def strip_trip_bound(fn: Function, loop: Loop, blocks: dict[str, Block] | None = None,
+                     defs: dict[str, Instr] | None = None, latch: str | None = None) -> int | None:
+    """For a strip-mined loop (latch compares ``iv + 1`` against a header PHI whose every
+    incoming value from outside the cycle is a strip limit at most K past the IV's value on
+    that edge): K, the most iterations per entry into the header. Otherwise None. ``latch``
+    picks the back edge to examine when the loop has several."""
+    if latch is None:
+        if len(loop.latches) != 1:
+            return None
+        latch = loop.latches[0]
+    blocks = blocks if blocks is not None else fn.block_map()
+    defs = defs if defs is not None else _defs(fn)
+    latch = blocks[latch]
+    term = latch.terminator
+    m = _BR_RE.match(_body(term)) if term is not None else None
+    if m is None:
+        return None
+    cond = defs.get(m.group(1))
+    if cond is None:
+        return None
+    cm = _ICMP_RE.match(_body(cond))
+    if cm is None:
+        return None
+    pred, _w, nxt, lim = cm.groups()
+    continue_on_true = m.group(2) == loop.header
+    if (pred in ("ult", "slt", "ne")) != continue_on_true:
+        return None
+    lim_phi = defs.get(lim)
+    add = defs.get(nxt)
+    if lim_phi is None or lim_phi.opcode != "phi" or add is None:
+        return None
+    if lim_phi not in blocks[loop.header].instrs:
+        return None
+    am = _ADD_RE.match(_body(add))
+    if am is None or am.group(3) != "1":
+        return None
+    iv_phi = defs.get(am.group(2))
+    if iv_phi is None or iv_phi not in blocks[loop.header].instrs:
+        return None
+    iv_in = {b: v for v, b in _PHI_ANY_RE.findall(iv_phi.text)}
+    best = 0
+    for v, b in _PHI_ANY_RE.findall(lim_phi.text):
+        if b == latch.label:
+            if v != lim:
+                return None
+            continue
+        x = iv_in.get(b)
+        if x is None:
+            return None
+        k = _strip_limit_step(v, x, defs)
+        if k is None or k <= 0:
+            return None
+        best = max(best, k)
+    return best or None

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from ..analysis.callgraph import strongly_connected_components
 from ..analysis.cfg import predecessors, reverse_postorder
 from ..analysis.loops import cycle_cut_edges, natural_loops
-from ..analysis.tripcount import max_trip_count
+from ..analysis.tripcount import max_trip_count, strip_candidate
 from ..cost.model import external_call_cost, instr_cost
 from ..cost.tables import NO_CALLBACK, RETURNS_TWICE
 from ..emit import probes as P
@@ -43,6 +43,9 @@ from ..ir.model import Block, Function, Instr, Module
 from .base import Design, Stats
 
 DEFAULT_BOUND = 200
+
+#: IR instructions a strip-mined loop runs to set up a strip (limit, cost) before its probe.
+STRIP_SETUP = 10
 
 
 @dataclass
@@ -263,6 +266,25 @@ class CIDesign(Design):
             for lbl in loop.blocks:
                 costs[lbl] = [c * trips for c in costs[lbl]]
             stats.bump("folded_loops")
+        # Counted loops with a runtime bound are strip-mined: the latch compares against a
+        # strip limit at most K iterations ahead, and a probe charging the next strip runs only
+        # when a strip ends (no probe inside the loop).
+        strips = self._strip_loops(fn, blocks, entry, succs, costs, cut, forced, folded)
+        scale: dict[str, tuple[int, int]] = {}
+        strip_headers: set[str] = set()
+        extra_end: dict[str, int] = {}
+        for loop, info, k, body in strips:
+            strip_headers.add(loop.header)
+            # Bound-only costs the rewrite adds: the strip set-up before the preheader's probe,
+            # and per iteration the latch's compare with the limit (plus the check block).
+            extra_end[info.preheader] = extra_end.get(info.preheader, 0) + STRIP_SETUP
+            extra_end[info.latch] = extra_end.get(info.latch, 0) + k + 1
+            in_folded |= loop.blocks
+            cut.discard((loop.latches[0], loop.header))
+            folded_edges.add((loop.latches[0], loop.header))
+            for lbl in loop.blocks:
+                scale[lbl] = (0, k)
+            stats.bump("strip_mined_loops")
         headers = {b for (_, b) in cut}
 
         fwd_preds = {
@@ -312,7 +334,12 @@ class CIDesign(Design):
 
             for lbl in rpo:
                 fp = fwd_preds[lbl]
-                if lbl in headers:
+                if lbl in strip_headers:
+                    # Entered right after the strip probe at the end of the preheader.
+                    pin_max = 1
+                    vals = incoming(lbl)
+                    pin_avg = round(sum(vals) / len(vals)) if vals else 0
+                elif lbl in headers:
                     # Latches are probed; entry edges either are too, or their pending cost
                     # is carried past the loop. For the bound, a latch's branch (cost 1) and the
                     # entry paths' probe-free distance are still pending.
@@ -330,7 +357,7 @@ class CIDesign(Design):
                 seen_in = bool(fp) and all(seen_out[p] for p in fp)
                 placed, a, m, seen = self._place_in_block(
                     blocks[lbl], costs[lbl], forced[lbl], pin_avg, pin_max, lbl in must_end,
-                    seen_in,
+                    seen_in, scale.get(lbl, (1, 1)), extra_end.get(lbl, 0),
                 )
                 plan[lbl] = placed
                 pout_avg[lbl] = a
@@ -369,14 +396,16 @@ class CIDesign(Design):
         # write-back.
         if register:
             in_cycle = _blocks_in_cycles(rpo, succs)
-            register = any(plan[lbl] and lbl in in_cycle for lbl in rpo)
+            register = bool(strips) or any(plan[lbl] and lbl in in_cycle for lbl in rpo)
         if nprobes == 0:
             # No probe on any path (every path ends in a noreturn call): callers must charge
             # this function's whole cost at the call, as for a leaf.
             self.probe_free_cost[fn.name] = max(pout_max.values(), default=0)
             stats.bump("probe_free_functions")
         self._emit(fn, blocks, rpo, plan, flush_at, register, succs, stats)
-        stats.probes += nprobes
+        for n, (loop, info, k, body) in enumerate(strips):
+            _strip_mine(module, fn, blocks, loop, info, k, body, n, register)
+        stats.probes += nprobes + len(strips) * 2
         stats.blocks += len(rpo)
         fn.mark_modified()
 
@@ -403,6 +432,48 @@ class CIDesign(Design):
                 out.append((loop, trips))
         return out
 
+    def _strip_loops(self, fn, blocks, entry, succs, costs, cut, forced, folded):
+        """Innermost counted loops to strip-mine: [(loop, StripInfo, K, body cost)]."""
+        if not cut:
+            return []
+        forest = natural_loops(entry, succs)
+        if forest.irreducible:
+            return []
+        done = {id(l) for l, _ in folded}
+        loop_headers = {l.header for l in forest.loops}
+        defs = {ins.name: ins for b in fn.blocks for ins in b.instrs if ins.name is not None}
+        out = []
+        for loop in forest.loops:
+            if id(loop) in done or loop.children or len(loop.latches) != 1:
+                continue
+            latch = loop.latches[0]
+            if (latch, loop.header) not in cut:
+                continue
+            if any(b in loop.blocks for (_, b) in cut if b != loop.header):
+                continue
+            if any(forced[lbl] for lbl in loop.blocks if lbl in forced):
+                continue
+            info = strip_candidate(fn, loop, blocks, defs)
+            if info is None or info.width > 64 or info.exit == loop.header:
+                continue
+            # Keep rewrites independent: the exit must not start another loop, and the
+            # preheader must not belong to one (its edges would be rewritten twice).
+            if info.exit in loop_headers or not _is_ancestor(forest.loop_of(info.preheader), loop):
+                continue
+            if not _phis_editable(blocks[loop.header]) or not _phis_editable(blocks[info.exit]):
+                continue
+            body = _longest_path(loop, succs, costs, latch)
+            if body <= 0:
+                continue
+            # A strip runs k iterations plus the check and the next strip's set-up (~16 IR
+            # instructions) between two probes.
+            body += 1  # the latch's compare against the strip limit
+            k = (self.opts.bound - 2 * STRIP_SETUP) // body
+            if k < 4:
+                continue
+            out.append((loop, info, k, body))
+        return out
+
     def _returns_twice(self, fn: Function) -> bool:
         for b in fn.blocks:
             for ins in b.instrs:
@@ -422,6 +493,8 @@ class CIDesign(Design):
         pin_max: int,
         must_end: bool,
         seen: bool,
+        scale: tuple[int, int] = (1, 1),
+        extra_end: int = 0,
     ) -> tuple[list[tuple[int, int]], int, int, bool]:
         """Probe positions in one block: ``[(insert_before_index, cost)]``, the pending
         (average, maximum) cost at the block's end, and whether every path from the function
@@ -443,10 +516,11 @@ class CIDesign(Design):
         for i, ins in enumerate(instrs):
             if i >= end_idx:
                 break
-            c = costs[i]
+            c = costs[i] * scale[0]
             # Expensive external calls are charged in full but count for at most C/4 toward
             # the bound: their cost is an estimate of code that has no probes anyway.
-            c_bound = min(c, C // 4) if self._is_external_call(instrs[i]) else c
+            c_bound = (min(costs[i], C // 4) if self._is_external_call(instrs[i])
+                       else costs[i]) * scale[1]
             can_insert = i >= first
             if can_insert and i in forced and not seen:
                 # A call that may recurse: this activation must pass a probe before it.
@@ -461,9 +535,10 @@ class CIDesign(Design):
             acc_m += c_bound
         tail_m = 0
         for k in range(max(end_idx, 0), len(instrs)):
-            acc_a += costs[k]
-            tail_m += min(costs[k], C // 4) if self._is_external_call(instrs[k]) else costs[k]
-        acc_m += tail_m
+            acc_a += costs[k] * scale[0]
+            tail_m += (min(costs[k], C // 4) if self._is_external_call(instrs[k])
+                       else costs[k]) * scale[1]
+        acc_m += tail_m + extra_end
         if instrs[term_idx].opcode == "unreachable" and acc_m <= C:
             return placed, acc_a, acc_m, seen
         if must_end or acc_m > C:
@@ -540,3 +615,175 @@ def _blocks_in_cycles(rpo: list[str], succs: dict[str, list[str]]) -> set[str]:
         if len(comp) > 1 or comp[0] in succs.get(comp[0], []):
             out.update(comp)
     return out
+
+
+_PHI_PAIR_RE = re.compile(r"\[ ([^\[\]]+?), %([-a-zA-Z$._0-9]+|\"[^\"]*\") \]")
+
+
+def _phis_editable(blk: Block) -> bool:
+    """All PHIs of the block have incoming lists we can rewrite textually."""
+    for ins in blk.instrs:
+        if ins.opcode != "phi":
+            continue
+        head = ins.text.split("[", 1)[0]
+        pairs = _PHI_PAIR_RE.findall(ins.text)
+        if not pairs or ins.text.count("[") != len(pairs) or "\n" in ins.text or not head:
+            return False
+    return True
+
+
+def _longest_path(loop, succs: dict[str, list[str]], costs: dict[str, list[int]],
+                  latch: str) -> int:
+    """Largest cost of one iteration: header to latch inside the loop (back edge removed)."""
+    order: list[str] = []
+    seen: set[str] = set()
+    stack = [(loop.header, iter(succs.get(loop.header, [])))]
+    seen.add(loop.header)
+    while stack:
+        node, it = stack[-1]
+        for s in it:
+            if s in loop.blocks and s not in seen and s != loop.header:
+                seen.add(s)
+                stack.append((s, iter(succs.get(s, []))))
+                break
+        else:
+            order.append(node)
+            stack.pop()
+    order.reverse()
+    best: dict[str, int] = {}
+    for lbl in order:
+        own = sum(costs[lbl])
+        incoming = [best[p] for p in best if lbl in succs.get(p, []) and lbl != loop.header]
+        best[lbl] = own + (max(incoming) if incoming else 0)
+    return max(best.values(), default=0)
+
+
+def _strip_mine(module: Module, fn: Function, blocks: dict[str, Block], loop, info, k: int,
+                body: int, n: int, register: bool) -> None:
+    """Rewrite ``loop`` so that its latch exits every ``k`` iterations to a refill block that
+    charges the next strip and re-enters the header; the original exit test decides between
+    the refill and the real exit."""
+    w = f"i{info.width}"
+    tag = f"{n}"
+    lim, chk, refill = f"%ci.lim.{tag}", f"ci.chk.{tag}", f"ci.refill.{tag}"
+    header, latch_lbl, pre_lbl, exit_lbl = loop.header, info.latch, info.preheader, info.exit
+    probe = P.probe_local_call if register else P.probe_call
+    intrinsics: set[str] = set()
+
+    def limit_code(x: str, suffix: str) -> tuple[list[str], str, str]:
+        """Instructions computing the strip limit from IV value ``x``, its name, and the cost
+        value (i64) of the strip."""
+        p = f"%ci.{suffix}.{tag}"
+        code: list[str] = []
+        if info.pred in ("ult", "slt"):
+            sat = "uadd" if info.pred == "ult" else "sadd"
+            mn = "umin" if info.pred == "ult" else "smin"
+            intrinsics.add(f"declare {w} @llvm.{sat}.sat.{w}({w}, {w})")
+            intrinsics.add(f"declare {w} @llvm.{mn}.{w}({w}, {w})")
+            code.append(f"  {p}.t = call {w} @llvm.{sat}.sat.{w}({w} {x}, {w} {k})")
+            code.append(f"  {p}.lim = call {w} @llvm.{mn}.{w}({w} {p}.t, {w} {info.bound})")
+        else:
+            # bound - x in [1, k]: the exit test is met within this strip. (0 means the
+            # original loop would wrap around: then strips of k keep it probed.)
+            code.append(f"  {p}.d = sub {w} {info.bound}, {x}")
+            code.append(f"  {p}.d1 = add {w} {p}.d, -1")
+            code.append(f"  {p}.near = icmp ult {w} {p}.d1, {k}")
+            code.append(f"  {p}.t = add {w} {x}, {k}")
+            code.append(f"  {p}.lim = select i1 {p}.near, {w} {info.bound}, {w} {p}.t")
+        intrinsics.add(f"declare {w} @llvm.umin.{w}({w}, {w})")
+        code.append(f"  {p}.n = sub {w} {p}.lim, {x}")
+        code.append(f"  {p}.m = call {w} @llvm.umin.{w}({w} {p}.n, {w} {k})")
+        n64 = f"{p}.m"
+        if info.width < 64:
+            code.append(f"  {p}.m64 = zext {w} {p}.m to i64")
+            n64 = f"{p}.m64"
+        code.append(f"  {p}.cost = mul i64 {n64}, {body}")
+        return code, f"{p}.lim", f"{p}.cost"
+
+    # Preheader: the first strip's limit and charge.
+    pre = blocks[pre_lbl]
+    code0, lim0, cost0 = limit_code(info.start, "s")
+    at = _terminator_index(pre)
+    new0 = [Instr(t) for t in code0] + [_var_probe(probe, cost0)]
+    pre.instrs[at:at] = new0
+
+    # Header: the strip limit as a PHI; existing PHIs also come from the refill block.
+    hdr = blocks[header]
+    for ins in hdr.instrs:
+        if ins.opcode != "phi":
+            continue
+        pairs = _PHI_PAIR_RE.findall(ins.text)
+        from_latch = [v for v, b in pairs if b == latch_lbl]
+        if len(from_latch) != 1:
+            continue
+        ins.text = _append_phi_incoming(ins.text, from_latch[0], refill)
+        ins.__dict__.pop("_decoded", None)
+    code1, lim1, cost1 = limit_code(info.next, "r")
+    hdr.instrs.insert(0, Instr(
+        f"  {lim} = phi {w} [ {lim0}, %{pre_lbl} ], [ {lim}, %{latch_lbl} ], [ {lim1}, %{refill} ]"
+    ))
+
+    # Latch: compare against the strip limit; leave to the check block at a strip's end.
+    lt = blocks[latch_lbl]
+    ti = _terminator_index(lt)
+    term = lt.instrs[ti]
+    meta = term.text.split(", !", 1)
+    tail = ", !" + meta[1] if len(meta) > 1 else ""
+    cond = f"%ci.c.{tag}"
+    lt.instrs.insert(ti, Instr(f"  {cond} = icmp {info.pred} {w} {info.next}, {lim}"))
+    if info.continue_on_true:
+        lt.instrs[ti + 1] = Instr(f"  br i1 {cond}, label %{header}, label %{chk}{tail}")
+        chk_term = f"  br i1 {info.cond}, label %{refill}, label %{exit_lbl}"
+    else:
+        lt.instrs[ti + 1] = Instr(f"  br i1 {cond}, label %{chk}, label %{header}{tail}")
+        chk_term = f"  br i1 {info.cond}, label %{exit_lbl}, label %{refill}"
+
+    # The exit now comes from the check block.
+    ex = blocks[exit_lbl]
+    for ins in ex.instrs:
+        if ins.opcode == "phi":
+            ins.text = re.sub(r"(\[ [^\[\]]+?, )%" + re.escape(latch_lbl) + r" \]",
+                              lambda m: m.group(1) + f"%{chk} ]", ins.text)
+            ins.__dict__.pop("_decoded", None)
+
+    fn.blocks.append(Block(chk, f"{chk}:", [Instr(chk_term)]))
+    fn.blocks.append(Block(refill, f"{refill}:",
+                           [Instr(t) for t in code1] + [_var_probe(probe, cost1),
+                                                        Instr(f"  br label %{header}")]))
+    for decl in sorted(intrinsics):
+        name = decl.split("@", 1)[1].split("(", 1)[0]
+        if not module.mentions("@" + name):
+            module.append_toplevel(decl)
+
+
+def _is_ancestor(outer, loop) -> bool:
+    """``outer`` is None or a loop enclosing ``loop``."""
+    p = loop.parent
+    while p is not None:
+        if p is outer:
+            return True
+        p = p.parent
+    return outer is None
+
+
+def _terminator_index(blk: Block) -> int:
+    i = len(blk.instrs) - 1
+    while i > 0 and not blk.instrs[i].is_terminator:
+        i -= 1
+    return i
+
+
+def _var_probe(probe, cost_value: str) -> Instr:
+    """A probe whose cost is an i64 SSA value."""
+    ins = probe(0)
+    ins.text = ins.text.replace("i64 0)", f"i64 {cost_value})")
+    return ins
+
+
+def _append_phi_incoming(text: str, value: str, label: str) -> str:
+    """Add ``[ value, %label ]`` after the last incoming pair of a PHI (before metadata)."""
+    last = None
+    for m in _PHI_PAIR_RE.finditer(text):
+        last = m
+    assert last is not None
+    return text[: last.end()] + f", [ {value}, %{label} ]" + text[last.end():]

@@ -8,20 +8,33 @@ target triple = "x86_64-pc-linux-gnu"
 
 declare void @ext_may_call_back(i32)
 
+; A counted loop with a runtime bound is strip-mined: the latch compares with a strip limit
+; at most K iterations ahead; only the preheader and the refill block (once per strip) probe.
 ; CHECK-LABEL: define i32 @count(
 ; CHECK: entry:
 ; CHECK-NEXT: %ci.local = alloca i64
 ; CHECK-NEXT: call void @__ci_reload(ptr %ci.local)
+; CHECK: %ci.s.0.lim = select i1 %ci.s.0.near, i32 %n, i32 %ci.s.0.t
+; CHECK: call void @__ci_probe_local(ptr %ci.local, i64 %ci.s.0.cost)
+; CHECK-NEXT: br label %loop
 ; CHECK: loop:
-; CHECK: call void @__ci_flush(ptr %ci.local)
+; CHECK-NEXT: %ci.lim.0 = phi i32 [ %ci.s.0.lim, %entry ], [ %ci.lim.0, %loop ], [ %ci.r.0.lim, %ci.refill.0 ]
+; CHECK-NEXT: %i = phi i32 [ 0, %entry ], [ %i.next, %loop ], [ %i.next, %ci.refill.0 ]
+; CHECK-NEXT: call void @__ci_flush(ptr %ci.local)
 ; CHECK-NEXT: call void @ext_may_call_back(i32 %i)
 ; CHECK-NEXT: call void @__ci_reload(ptr %ci.local)
-; CHECK: call void @__ci_probe_local(ptr %ci.local, i64 {{[0-9]+}})
-; CHECK-NEXT: br i1 %done, label %exit, label %loop
+; CHECK-NOT: __ci_probe
+; CHECK: %ci.c.0 = icmp eq i32 %i.next, %ci.lim.0
+; CHECK-NEXT: br i1 %ci.c.0, label %ci.chk.0, label %loop
 ; CHECK: exit:
 ; CHECK: call void @__ci_probe_local(ptr %ci.local, i64 {{[0-9]+}})
 ; CHECK-NEXT: call void @__ci_flush(ptr %ci.local)
 ; CHECK-NEXT: ret i32
+; CHECK: ci.chk.0:
+; CHECK-NEXT: br i1 %done, label %exit, label %ci.refill.0
+; CHECK: ci.refill.0:
+; CHECK: call void @__ci_probe_local(ptr %ci.local, i64 %ci.r.0.cost)
+; CHECK-NEXT: br label %loop
 define i32 @count(i32 %n) {
 entry:
   br label %loop
@@ -66,11 +79,13 @@ out:
   ret i64 %r
 }
 
-; Without the guard the same loop could run 2^64 times: it keeps its probe.
+; Without the guard the same loop could run 2^64 times: it is not folded (it is strip-mined
+; instead, which keeps it probed every few iterations).
 ; CHECK-LABEL: define i64 @unguarded(
 ; CHECK: rem:
+; CHECK: br i1 %ci.c.0, label %ci.chk.0, label %rem
+; CHECK: ci.refill.0:
 ; CHECK: call void @__ci_probe{{(_local)?}}(
-; CHECK: br i1 %stop, label %out, label %rem
 define i64 @unguarded(i64 %n, i64 %h0) {
 entry:
   %k = and i64 %n, 3
@@ -87,4 +102,24 @@ rem:
 
 out:
   ret i64 %h.next
+}
+
+; A loop whose exit test is not a counted induction variable (a pointer chase) keeps one
+; probe per iteration at its latch.
+; CHECK-LABEL: define ptr @chase(
+; CHECK: loop:
+; CHECK: call void @__ci_probe_local(ptr %ci.local, i64 {{[0-9]+}})
+; CHECK-NEXT: br i1 %end, label %out, label %loop
+define ptr @chase(ptr %p0) {
+entry:
+  br label %loop
+
+loop:
+  %p = phi ptr [ %p0, %entry ], [ %q, %loop ]
+  %q = load ptr, ptr %p, align 8
+  %end = icmp eq ptr %q, null
+  br i1 %end, label %out, label %loop
+
+out:
+  ret ptr %p
 }
