@@ -54,6 +54,13 @@ static double now_s(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+/* This thread's CPU time: on a loaded machine the thread runs (and takes ticks) only part of
+ * the wall time, so expected tick counts are computed from it. */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 /* Busy loop for `secs` seconds of wall time. */
 static void spin(double secs) {
     double t0 = now_s();
@@ -82,15 +89,15 @@ int main(int argc, char **argv) {
     else
         register_ci(0, (int)(us * 1e-6 * __ci_tsc_hz()), handler);
     long period = __ci_signal_period_ns();
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     spin(secs);
-    double dt = now_s() - t0;
+    double dt = now_s() - t0, cpu = cpu_s() - c0;
     deregister_ci();
     long after = calls;
     spin(0.02);
-    printf("hz=%.0f\nperiod_ns=%ld\ncalls=%ld\napi_calls=%ld\nsecs=%.4f\nbad_args=%ld\n"
-           "after_dereg=%ld\nperiod_after_dereg=%ld\n",
-           __ci_tsc_hz(), period, after, ci_handler_calls(), dt, bad_args, calls - after,
+    printf("hz=%.0f\nperiod_ns=%ld\ncalls=%ld\napi_calls=%ld\nsecs=%.4f\ncpu=%.4f\n"
+           "bad_args=%ld\nafter_dereg=%ld\nperiod_after_dereg=%ld\n",
+           __ci_tsc_hz(), period, after, ci_handler_calls(), dt, cpu, bad_args, calls - after,
            __ci_signal_period_ns());
     return 0;
 }
@@ -169,12 +176,14 @@ int main(void) {
 #define NT 3
 static __thread long my_calls;
 static void thread_handler(long c) { (void)c; my_calls++; }
-struct arg { long period_us; int reg; long calls; };
+struct arg { long period_us; int reg; long calls; double cpu; };
 static void *worker(void *p) {
     struct arg *a = (struct arg *)p;
     if (a->reg)
         register_ci((int)(a->period_us * 1000), 0, thread_handler);
+    double c0 = cpu_s();
     spin(0.2);
+    a->cpu = cpu_s() - c0;
     a->calls = my_calls;
     return NULL;  /* exits registered: the key destructor deletes the timer */
 }
@@ -186,7 +195,7 @@ static void *short_lived(void *p) {
 }
 int main(void) {
     pthread_t t[NT];
-    struct arg a[NT] = {{1000, 1, 0}, {4000, 1, 0}, {1000, 0, 0}};
+    struct arg a[NT] = {{1000, 1, 0, 0}, {4000, 1, 0, 0}, {1000, 0, 0, 0}};
     for (int i = 0; i < NT; i++)
         pthread_create(&t[i], NULL, worker, &a[i]);
     for (int i = 0; i < NT; i++)
@@ -197,8 +206,9 @@ int main(void) {
         pthread_join(s, NULL);
     }
     spin(0.02);
-    printf("calls1ms=%ld\ncalls4ms=%ld\ncalls_unreg=%ld\nmain_calls=%ld\n",
-           a[0].calls, a[1].calls, a[2].calls, ci_handler_calls());
+    printf("calls1ms=%ld\ncalls4ms=%ld\ncalls_unreg=%ld\nmain_calls=%ld\ncpu1ms=%.4f\n"
+           "cpu4ms=%.4f\n", a[0].calls, a[1].calls, a[2].calls, ci_handler_calls(), a[0].cpu,
+           a[1].cpu);
     return 0;
 }
 """,
@@ -350,9 +360,11 @@ def test_short_periods_are_raised_to_the_floor(rt, bindir):
 def test_handler_fires_at_roughly_the_timer_rate(rt, bindir, mode):
     v = run(compile_prog(bindir, rt, "rate"), mode, 2000, 0.4)  # 2 ms period, 0.4 s
     assert int(v["period_ns"]) == pytest.approx(2_000_000, rel=0.01)
-    expected = float(v["secs"]) / 0.002  # ~200; the period runs from the handler's end
+    # The period runs from the handler's end, and a thread that is not running takes no tick:
+    # at most one per period of wall time, about one per period of the thread's CPU time.
     calls = int(v["calls"])
-    assert 0.5 * expected <= calls <= 1.05 * expected, v
+    assert calls <= 1.05 * float(v["secs"]) / 0.002 + 1, v
+    assert calls >= 0.5 * float(v["cpu"]) / 0.002, v
     assert int(v["api_calls"]) == calls
     assert v["bad_args"] == "0"  # the running count strictly increases
 
@@ -382,15 +394,16 @@ def test_handler_is_never_reentered(rt, bindir):
     v = run(compile_prog(bindir, rt, "reentry"))
     assert v["max_depth"] == "1"
     assert int(v["calls"]) == 5  # replaced after the 5th call
-    assert int(v["replaced_calls"]) > 10
+    assert int(v["replaced_calls"]) > 3
 
 
 def test_timers_are_per_thread_and_deleted_at_thread_exit(rt, bindir):
     v = run(compile_prog(bindir, rt, "threads"))
     c1, c4 = int(v["calls1ms"]), int(v["calls4ms"])
-    assert 60 <= c1 <= 210, v  # 0.2 s at 1 ms
-    assert 15 <= c4 <= 55, v  # 0.2 s at 4 ms
-    assert c1 > 2 * c4
+    cpu1, cpu4 = float(v["cpu1ms"]), float(v["cpu4ms"])  # of 0.2 s wall time each
+    assert 0.5 * cpu1 / 0.001 <= c1 <= 210, v
+    assert 0.5 * cpu4 / 0.004 <= c4 <= 55, v
+    assert c1 / cpu1 > 2 * c4 / cpu4, v
     assert v["calls_unreg"] == "0"
     assert v["main_calls"] == "0"
 
@@ -451,3 +464,45 @@ def test_driver_signal_design_end_to_end(tmp_path):
     line = [ln for ln in v["_stderr"].splitlines() if ln.startswith("ci: thread 0")][0]
     calls = int(line.split("handler_calls=")[1].split()[0])
     assert calls > 100  # 0.1 s at 250000 cycles raised to the 50 us floor: ~1000 at most
+
+
+def test_instrumented_objects_link_against_the_signal_runtime(tmp_path, cache):
+    """Objects compiled with probes (naive and ci designs) link and run with ci_signal.c."""
+    try:
+        from compiler_interrupts.toolchain.clang import find_clang
+
+        clang = find_clang(False)
+    except Exception as exc:  # noqa: BLE001 - no clang: the driver cannot run
+        pytest.skip(f"no clang for the driver: {exc}")
+    rt = build.runtime_paths(clang, variant="signal")
+    src = tmp_path / "count.c"
+    src.write_text(PRELUDE + textwrap.dedent(r"""
+        static volatile long calls;
+        static void handler(long c) { (void)c; calls++; }
+        __attribute__((noinline)) static double work(long n) {
+            double x = 0;
+            for (long i = 0; i < n; i++) x += (double)i * 0.5;
+            return x;
+        }
+        int main(void) {
+            register_ci(1000000, 0, handler);
+            double x = work(50000000);
+            spin(0.02);
+            deregister_ci();
+            printf("x=%.0f\ncount=%ld\ncalls=%ld\n", x, ci_instruction_count(), calls);
+            return 0;
+        }
+    """))
+    for design in ("naive", "ci"):
+        obj = tmp_path / f"count_{design}.o"
+        exe = tmp_path / f"count_{design}"
+        r = subprocess.run([sys.executable, "-m", "compiler_interrupts", "cc", "-O2",
+                            f"--ci-design={design}", f"-I{build.header_dir()}", "-c", str(src),
+                            "-o", str(obj)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        r = subprocess.run([clang, str(obj), "-o", str(exe), *rt.link_args(autostart=False)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        v = run(exe)
+        assert int(v["count"]) > 50_000_000, (design, v)  # the probes counted the loop
+        assert int(v["calls"]) > 5, (design, v)  # the timer fired meanwhile

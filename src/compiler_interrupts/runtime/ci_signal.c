@@ -51,7 +51,8 @@
  * fork() the child re-creates the timer of the forking thread if it was registered.
  * Handlers run in signal context: they should be async-signal-safe.
  *
- * Probe ABI stubs.  __ci_budget and __ci_slow_path are defined so that objects instrumented
+ * Probe ABI stubs.  __ci_budget, __ci_slow_path (and, built with clang on x86-64,
+ * __ci_slow_path_pa, the preserve_all entry probes call) are defined so that objects instrumented
  * with probes still link against this library: the budget starts at 1<<62 and the slow path
  * only folds it back, so probes stay on their fast path; ci_instruction_count() reports the
  * IR instructions counted by such probes (0 in a probe-free program).
@@ -192,6 +193,14 @@ __attribute__((cold, noinline, visibility("default"))) void __ci_slow_path(int64
     CI_SIGNAL_FENCE();
     CI_BUDGET = CI_IDLE_BUDGET;
 }
+
+#if defined(__clang__) && defined(__x86_64__)
+/* What probes call (preserve_all calling convention, as in ci_runtime.c). */
+__attribute__((cold, noinline, visibility("default"), preserve_all)) void
+__ci_slow_path_pa(int64_t probe_cost) {
+    __ci_slow_path(probe_cost);
+}
+#endif
 
 /* ------------------------------------------------------------------------------------------ */
 /* timer                                                                                      */
