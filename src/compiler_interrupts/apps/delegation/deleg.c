@@ -1,0 +1,253 @@
+/*
+ * deleg.c -- the delegation library (see deleg.h for the protocol).
+ *
+ * Built with ci-cc like the rest of the application: the server pass itself contains probes,
+ * but a CI handler is never re-entered, so a pass started from the handler runs to the end.
+ */
+#define _GNU_SOURCE
+#include "deleg.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ci_lib.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+uint64_t deleg_now(void) { return __rdtsc(); }
+#else
+uint64_t deleg_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+#endif
+
+#define FENCE() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+
+/* Servers hosted by this thread, and the deferral state of deleg_local(). */
+static __thread struct deleg_server *tls_hosted[DELEG_MAX_HOSTED];
+static __thread int tls_nhosted;
+static __thread int tls_busy;     /* in deleg_local()/deleg_poll()/a pass: handler defers */
+static __thread int tls_deferred;  /* a handler call fell inside it */
+static __thread int tls_ci_registered;
+
+static void *alloc_lines(size_t n, size_t size) {
+    void *p = NULL;
+    if (posix_memalign(&p, DELEG_LINE, n * size) != 0)
+        return NULL;
+    memset(p, 0, n * size);
+    return p;
+}
+
+int deleg_init(struct deleg_server *s, int nclients) {
+    memset(s, 0, sizeof *s);
+    if (nclients < 0 || nclients > DELEG_MAX_CLIENTS)
+        return -1;
+    s->nclients = nclients;
+    s->ngroups = (nclients + DELEG_GROUP - 1) / DELEG_GROUP;
+    int nreq = nclients > 0 ? nclients : 1, ngrp = s->ngroups > 0 ? s->ngroups : 1;
+    s->req = alloc_lines((size_t)nreq, sizeof(struct deleg_request));
+    s->resp = alloc_lines((size_t)ngrp, sizeof(struct deleg_response));
+    s->answered = alloc_lines((size_t)ngrp, sizeof(uint64_t));
+    if (!s->req || !s->resp || !s->answered) {
+        deleg_destroy(s);
+        return -1;
+    }
+    s->yield_after = 50000; /* ~20 us at 2.5 GHz */
+    s->idle_yield = 4096;
+    return 0;
+}
+
+void deleg_destroy(struct deleg_server *s) {
+    free(s->req);
+    free(s->resp);
+    free(s->answered);
+    s->req = NULL;
+    s->resp = NULL;
+    s->answered = NULL;
+}
+
+void deleg_client_init(struct deleg_client *c, struct deleg_server *s, int id) {
+    memset(c, 0, sizeof *c);
+    c->s = s;
+    c->req = &s->req[id];
+    c->resp = &s->resp[id / DELEG_GROUP];
+    c->slot = id % DELEG_GROUP;
+    c->bit = (uint64_t)1 << c->slot;
+    c->toggle = __atomic_load_n(&c->req->toggle, __ATOMIC_RELAXED) & 1;
+}
+
+uint64_t deleg_call(struct deleg_client *c, deleg_fn fn, void *ctx, uint64_t a0, uint64_t a1,
+                    uint64_t a2) {
+    struct deleg_request *r = c->req;
+    r->fn = fn;
+    r->ctx = ctx;
+    r->arg[0] = a0;
+    r->arg[1] = a1;
+    r->arg[2] = a2;
+    c->toggle ^= 1;
+    __atomic_store_n(&r->toggle, c->toggle, __ATOMIC_RELEASE);
+
+    const uint64_t want = c->toggle ? c->bit : 0;
+    const uint64_t *tw = &c->resp->toggles;
+    if ((__atomic_load_n(tw, __ATOMIC_ACQUIRE) & c->bit) != want) {
+        uint64_t start = deleg_now(), limit = c->s->yield_after;
+        unsigned n = 0;
+        while ((__atomic_load_n(tw, __ATOMIC_ACQUIRE) & c->bit) != want) {
+            deleg_relax();
+            if ((++n & 63) == 0 && deleg_now() - start > limit) {
+                sched_yield();
+                c->yields++;
+            }
+        }
+    }
+    return c->resp->ret[c->slot];
+}
+
+int deleg_serve(struct deleg_server *s) {
+    int served = 0;
+    for (int g = 0; g < s->ngroups; g++) {
+        const uint64_t old = s->answered[g];
+        uint64_t now = old;
+        uint64_t ret[DELEG_GROUP];
+        int base = g * DELEG_GROUP;
+        int n = s->nclients - base < DELEG_GROUP ? s->nclients - base : DELEG_GROUP;
+        for (int i = 0; i < n; i++) {
+            struct deleg_request *r = &s->req[base + i];
+            uint64_t t = __atomic_load_n(&r->toggle, __ATOMIC_ACQUIRE) & 1;
+            if (t != ((old >> i) & 1)) {
+                ret[i] = r->fn(r->ctx, r->arg[0], r->arg[1], r->arg[2]);
+                now ^= (uint64_t)1 << i;
+            }
+        }
+        if (now != old) {
+            struct deleg_response *rp = &s->resp[g];
+            uint64_t changed = now ^ old;
+            for (int i = 0; i < n; i++)
+                if (changed & ((uint64_t)1 << i)) {
+                    rp->ret[i] = ret[i];
+                    served++;
+                }
+            __atomic_store_n(&rp->toggles, now, __ATOMIC_RELEASE);
+            s->answered[g] = now;
+        }
+    }
+    s->stats.passes++;
+    if (served) {
+        s->stats.batches++;
+        s->stats.served += (uint64_t)served;
+    }
+    return served;
+}
+
+static void host_add(struct deleg_server *s) {
+    for (int i = 0; i < tls_nhosted; i++)
+        if (tls_hosted[i] == s)
+            return;
+    if (tls_nhosted < DELEG_MAX_HOSTED) {
+        __atomic_store_n(&s->host, 1, __ATOMIC_SEQ_CST);
+        FENCE();
+        tls_hosted[tls_nhosted++] = s; /* visible to this thread's handler only now */
+    }
+}
+
+void deleg_host(struct deleg_server *s) {
+    /* Take over whatever the previous host answered: the answered toggles live in shared
+     * memory (s->answered), handed over by the release/acquire on s->host. */
+    while (__atomic_load_n(&s->host, __ATOMIC_ACQUIRE))
+        deleg_relax();
+    host_add(s);
+}
+
+void deleg_host_ci(struct deleg_server *s, int cycles) {
+    deleg_host(s);
+    if (!tls_ci_registered) {
+        register_ci(0, cycles, deleg_ci_handler);
+        tls_ci_registered = 1;
+    }
+}
+
+void deleg_unhost(struct deleg_server *s) {
+    for (int i = 0; i < tls_nhosted; i++)
+        if (tls_hosted[i] == s) {
+            tls_hosted[i] = tls_hosted[--tls_nhosted];
+            FENCE();
+            __atomic_store_n(&s->host, 0, __ATOMIC_RELEASE);
+            break;
+        }
+    if (tls_nhosted == 0 && tls_ci_registered) {
+        deregister_ci();
+        tls_ci_registered = 0;
+    }
+}
+
+/* Serve every server hosted by this thread; the caller has set tls_busy. */
+static int serve_hosted(void) {
+    int served = 0;
+    for (int i = 0; i < tls_nhosted; i++)
+        served += deleg_serve(tls_hosted[i]);
+    return served;
+}
+
+void deleg_ci_handler(long ic) {
+    (void)ic;
+    if (tls_nhosted == 0)
+        return;
+    for (int i = 0; i < tls_nhosted; i++)
+        tls_hosted[i]->stats.handler_calls++;
+    if (tls_busy) { /* inside deleg_local()/deleg_poll(): serve at its end */
+        tls_deferred = 1;
+        return;
+    }
+    tls_busy = 1;
+    FENCE();
+    serve_hosted();
+    FENCE();
+    tls_busy = 0;
+}
+
+uint64_t deleg_local(struct deleg_server *s, deleg_fn fn, void *ctx, uint64_t a0, uint64_t a1,
+                     uint64_t a2) {
+    tls_busy = 1;
+    FENCE();
+    uint64_t r = fn(ctx, a0, a1, a2);
+    FENCE();
+    if (__builtin_expect(tls_deferred, 0)) {
+        /* still busy: a handler falling due during this pass is deferred again */
+        tls_deferred = 0;
+        s->stats.handler_deferred++;
+        serve_hosted();
+        FENCE();
+    }
+    tls_busy = 0;
+    return r;
+}
+
+int deleg_poll(void) {
+    tls_busy = 1;
+    FENCE();
+    int n = serve_hosted();
+    FENCE();
+    tls_deferred = 0;
+    tls_busy = 0;
+    return n;
+}
+
+void deleg_server_loop(struct deleg_server *s, const int *stop) {
+    deleg_host(s);
+    uint64_t idle = 0;
+    while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
+        if (deleg_serve(s)) {
+            idle = 0;
+        } else if (++idle >= s->idle_yield) {
+            sched_yield();
+            idle = 0;
+        } else {
+            deleg_relax();
+        }
+    }
+    deleg_unhost(s);
+}

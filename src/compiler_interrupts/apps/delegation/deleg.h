@@ -1,0 +1,151 @@
+/*
+ * deleg.h -- a small delegation library (FFWD-style message passing instead of locks).
+ *
+ * A *server* owns a data structure; other threads (*clients*) never touch it.  Instead a client
+ * writes a request -- a function pointer, a context pointer and three 64-bit arguments -- into
+ * its own cache line and waits for the answer.  The server polls the request lines, runs the
+ * functions one after another (so they are critical sections without any lock) and answers in
+ * batches: the return values of up to DELEG_GROUP clients share one response cache line, which
+ * the server writes once per pass, return values first and the toggle word last.
+ *
+ * Protocol (per client, one request in flight):
+ *   client: fill fn/ctx/arg; flip its toggle bit; store it (release) into request.toggle;
+ *           wait until bit `slot` of its group's response.toggles equals the new toggle
+ *           (acquire); read response.ret[slot].
+ *   server: for each request whose toggle differs from the last one it answered: run it;
+ *           store ret[slot] for every answered client of the group, then the group's toggle
+ *           word (release).
+ *
+ * Who serves:
+ *   deleg_server_loop()  a dedicated thread spinning on deleg_serve() (FFWD);
+ *   deleg_host_ci()      the calling thread becomes the host and registers deleg_ci_handler()
+ *                        as its Compiler-Interrupt handler: every few microseconds of its own
+ *                        work, the handler runs one serving pass.  The host executes its own
+ *                        operations with deleg_local() (no message, no lock); a handler that
+ *                        falls due inside deleg_local() is deferred to its end, so the host's
+ *                        own critical section is never interleaved with a delegated one.
+ *   deleg_ci_handler()   the entry point: serves pending requests of every server hosted by the
+ *                        calling thread (none: returns at once).  Hosting can move between
+ *                        threads (deleg_unhost() on one, deleg_host*() on the next).
+ *
+ * Waiting clients spin with `pause` and call sched_yield() once a wait has lasted longer than
+ * `yield_after` TSC cycles, so that an oversubscribed machine still lets the server run.
+ */
+#ifndef DELEG_H
+#define DELEG_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DELEG_LINE 64
+#define DELEG_GROUP 7         /* clients per response line: 7 return values + 1 toggle word */
+#define DELEG_MAX_CLIENTS 256
+#define DELEG_MAX_HOSTED 4    /* servers one thread can host at once */
+
+typedef uint64_t (*deleg_fn)(void *ctx, uint64_t a0, uint64_t a1, uint64_t a2);
+
+struct deleg_request {
+    uint64_t toggle; /* written last by the client (release) */
+    deleg_fn fn;
+    void *ctx;
+    uint64_t arg[3];
+    uint64_t pad[2];
+} __attribute__((aligned(DELEG_LINE)));
+
+struct deleg_response {
+    uint64_t ret[DELEG_GROUP];
+    uint64_t toggles; /* bit i: toggle of the last answered request of client i of the group */
+} __attribute__((aligned(DELEG_LINE)));
+
+struct deleg_stats {
+    uint64_t served;  /* requests executed */
+    uint64_t passes;  /* deleg_serve() calls */
+    uint64_t batches; /* passes that answered at least one request */
+    uint64_t handler_calls;   /* deleg_ci_handler() calls on a hosting thread */
+    uint64_t handler_deferred; /* ... that fell inside deleg_local() and ran at its end */
+};
+
+struct deleg_server {
+    int nclients;
+    int ngroups;
+    struct deleg_request *req;   /* nclients lines, written by clients */
+    struct deleg_response *resp; /* ngroups lines, written by the server */
+    uint64_t *answered;          /* per group: toggles last answered (server-private) */
+    uint64_t yield_after;        /* TSC cycles of waiting before a client starts to yield */
+    uint64_t idle_yield;         /* empty passes before a dedicated server yields once */
+    int host;                    /* 1 while some thread hosts it (CI or dedicated) */
+    /* server-private statistics, on their own line */
+    struct deleg_stats stats __attribute__((aligned(DELEG_LINE)));
+};
+
+struct deleg_client {
+    struct deleg_server *s;
+    struct deleg_request *req;
+    struct deleg_response *resp;
+    uint64_t bit;    /* 1 << slot */
+    uint64_t toggle; /* toggle of this client's last request (0 or 1) */
+    int slot;
+    uint64_t yields; /* sched_yield() calls while waiting */
+};
+
+/* Allocate the request/response lines for `nclients` clients.  0 on success. */
+int deleg_init(struct deleg_server *s, int nclients);
+void deleg_destroy(struct deleg_server *s);
+
+/* Client `id` (0 <= id < nclients) of server `s`.  One thread per client handle. */
+void deleg_client_init(struct deleg_client *c, struct deleg_server *s, int id);
+
+/* Delegate fn(ctx, a0, a1, a2) to the server and wait for its return value. */
+uint64_t deleg_call(struct deleg_client *c, deleg_fn fn, void *ctx, uint64_t a0, uint64_t a1,
+                    uint64_t a2);
+
+/* One serving pass over all clients; returns the number of requests answered.  Only the thread
+ * that currently hosts `s` may call it, and not while it can be interrupted by its own CI
+ * handler (use deleg_poll() there). */
+int deleg_serve(struct deleg_server *s);
+
+/* Dedicated server: host `s` on the calling thread and serve until *stop becomes nonzero. */
+void deleg_server_loop(struct deleg_server *s, const int *stop);
+
+/* Host `s` on the calling thread without registering anything (serve with deleg_serve() or
+ * deleg_ci_handler()); deleg_host_ci() also registers deleg_ci_handler() as the thread's CI
+ * handler, firing about every `cycles` TSC cycles. */
+void deleg_host(struct deleg_server *s);
+void deleg_host_ci(struct deleg_server *s, int cycles);
+/* Stop hosting `s` on the calling thread (deregisters the CI handler if no server is left). */
+void deleg_unhost(struct deleg_server *s);
+
+/* The CI handler: one serving pass for every server hosted by the calling thread. */
+void deleg_ci_handler(long ic);
+
+/* One serving pass for every server hosted by the calling thread, safe to call from the host's
+ * own code while its CI handler is registered (a handler falling due meanwhile is dropped: this
+ * pass is its replacement).  Returns the number of requests answered. */
+int deleg_poll(void);
+
+/* Run fn(ctx, ...) directly on the hosting thread (its own share of the work).  A CI handler
+ * falling due meanwhile is deferred to the end of the call. */
+uint64_t deleg_local(struct deleg_server *s, deleg_fn fn, void *ctx, uint64_t a0, uint64_t a1,
+                     uint64_t a2);
+
+/* The clock used for waiting (TSC on x86-64, else nanoseconds). */
+uint64_t deleg_now(void);
+
+static inline void deleg_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DELEG_H */
