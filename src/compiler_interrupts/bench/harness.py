@@ -662,6 +662,12 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] | None = None) -> int
             warnings.append(f"{p.name} is marked deterministic but its {BASELINE} output differs "
                             f"between thread counts: {outs}")
 
+    silent = sorted({(r["program"], r["design"], r["threads"], r["cycles"]) for r in runs
+                     if r["ok"] and r["design"] != BASELINE and not r.get("handler_calls")})
+    for prog, design, threads, cycles in silent:
+        warnings.append(f"{prog} {design} threads={threads} cycles={cycles}: a run finished "
+                        f"without a single handler call (no probes, or no timer?)")
+
     # 4. reports
     meta["duration_s"] = time.perf_counter() - t_start
     results = assemble(cfg, meta, runs, builds, checker, failures, warnings, complete=True)
@@ -680,6 +686,8 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] | None = None) -> int
     log(f"results: {out / 'results.json'}, {out / 'results.csv'}, {out / 'summary.md'}")
     log(f"total {_fmt_dur(meta['duration_s'])} (builds {_fmt_dur(meta['build_s'])})")
     _print_summary(results, log)
+    for w in warnings:
+        log(f"warning: {w}")
     if checker.mismatches or failures:
         log("")
         log("=" * 78)
