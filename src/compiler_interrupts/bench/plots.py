@@ -205,7 +205,7 @@ def plot_sweep(plt, rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any],
         ach = [(statistics.median([r["interval_p50"] for r in rs
                                    if r["cycles"] == c and r.get("interval_p50")] or [0]), m)
                for c, m in zip(cycles, med)]
-        ach = [(x, m) for x, m in ach if x > 0]
+        ach = sorted((x, m) for x, m in ach if x > 0)
         if ach:
             ax2.plot([x for x, _ in ach], [m for _, m in ach], "-", color=col, label=d)
     for ax, xl in ((ax1, "requested interval (cycles)"),
