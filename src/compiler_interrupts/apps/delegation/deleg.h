@@ -28,8 +28,11 @@
  *                        calling thread (none: returns at once).  Hosting can move between
  *                        threads (deleg_unhost() on one, deleg_host*() on the next).
  *
- * Waiting clients spin with `pause` and call sched_yield() once a wait has lasted longer than
- * `yield_after` TSC cycles, so that an oversubscribed machine still lets the server run.
+ * Waiting clients spin with `pause`; once a wait has lasted longer than `yield_after` TSC
+ * cycles the client parks: it sets request.park and sleeps on it (futex), and the server wakes
+ * it after answering.  Without that, a client sharing a core with the thread that hosts the
+ * server (more threads than cores, or a busy machine) would burn the host's time slice.  A
+ * dedicated server that found nothing to do in `idle_yield` consecutive passes yields once.
  */
 #ifndef DELEG_H
 #define DELEG_H
@@ -52,7 +55,9 @@ struct deleg_request {
     deleg_fn fn;
     void *ctx;
     uint64_t arg[3];
-    uint64_t pad[2];
+    int park;        /* 1: the client sleeps on this word (futex) until answered */
+    int pad0;
+    uint64_t pad[1];
 } __attribute__((aligned(DELEG_LINE)));
 
 struct deleg_response {
@@ -66,6 +71,7 @@ struct deleg_stats {
     uint64_t batches; /* passes that answered at least one request */
     uint64_t handler_calls;   /* deleg_ci_handler() calls on a hosting thread */
     uint64_t handler_deferred; /* ... that fell inside deleg_local() and ran at its end */
+    uint64_t wakes;   /* parked clients woken */
 };
 
 struct deleg_server {
@@ -88,7 +94,7 @@ struct deleg_client {
     uint64_t bit;    /* 1 << slot */
     uint64_t toggle; /* toggle of this client's last request (0 or 1) */
     int slot;
-    uint64_t yields; /* sched_yield() calls while waiting */
+    uint64_t parks;  /* times this client went to sleep waiting for an answer */
 };
 
 /* Allocate the request/response lines for `nclients` clients.  0 on success. */

@@ -82,7 +82,7 @@ static enum structure structure = S_CTR;
 static int threads = 1, nworkers, nclients;
 static uint64_t cs = 1, duration_ms = 200, nops = 0, size = 4096, think = 0, seed = 1;
 static int interval = 4000;
-static uint64_t yield_after = 50000;
+static uint64_t yield_after = 10000;
 
 static struct ctr_array ctr;
 static struct hmap hmap;
@@ -106,7 +106,7 @@ struct worker {
     uint64_t tally;      /* ctr: sum of deltas added; hmap: sum of deltas; pq: sum ds_mix(pushed) */
     uint64_t ret_tally;  /* pq: sum of returned ds_mix(popped) */
     uint64_t sink;
-    uint64_t yields;
+    uint64_t parks;      /* delegating clients: times parked waiting for an answer */
     long ci_calls;
     struct mcs_node node;
     struct deleg_client client;
@@ -208,7 +208,7 @@ static void *worker_main(void *arg) {
     w->ret_tally = ret_tally;
     w->sink = sink;
     if (w->role == 1) {
-        w->yields = w->client.yields;
+        w->parks = w->client.parks;
         __atomic_add_fetch(&clients_done, 1, __ATOMIC_ACQ_REL);
     } else if (w->role == 2) {
         /* keep serving until every client has had its last answer */
@@ -525,16 +525,17 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nworkers; i++)
         printf("%s\"%s\"", i ? ", " : "",
                workers[i].role == 2 ? "host" : workers[i].role == 1 ? "client" : "lock");
-    printf("], \"yields\": [");
+    printf("], \"parks\": [");
     for (int i = 0; i < nworkers; i++)
-        printf("%s%" PRIu64, i ? ", " : "", workers[i].yields);
+        printf("%s%" PRIu64, i ? ", " : "", workers[i].parks);
     printf("], ");
     if (variant == V_CI || has_server) {
         printf("\"server\": {\"served\": %" PRIu64 ", \"passes\": %" PRIu64
                ", \"batches\": %" PRIu64 ", \"handler_calls\": %" PRIu64
-               ", \"handler_deferred\": %" PRIu64 ", \"ci_handler_calls\": %ld}, ",
+               ", \"handler_deferred\": %" PRIu64 ", \"wakes\": %" PRIu64
+               ", \"ci_handler_calls\": %ld}, ",
                server.stats.served, server.stats.passes, server.stats.batches,
-               server.stats.handler_calls, server.stats.handler_deferred,
+               server.stats.handler_calls, server.stats.handler_deferred, server.stats.wakes,
                variant == V_CI ? workers[0].ci_calls : 0L);
     }
     print_hist("hist_client", 0, 1);

@@ -27,6 +27,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -152,6 +153,7 @@ def aggregate(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "spread": (max(mops) - min(mops)) / med if med else None,
         "runs": len(ms),
     }
+    out["other_load"] = _median(r.get("other_load") for r in runs)
     for key in ("p50_us", "p99_us", "p50_all_us", "p99_all_us", "mops_per_cpu_s", "cpu_seconds",
                 "fairness", "served_per_handler_call", "host_share", "handler_calls"):
         vals = [m.get(key) for m in ms]
@@ -170,6 +172,46 @@ def aggregate(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # running
 
+def _cpu_times() -> tuple[float, float] | None:
+    """(busy, total) jiffies of the whole machine from /proc/stat (None if unavailable)."""
+    try:
+        f = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = f[3] + (f[4] if len(f) > 4 else 0.0)
+    total = sum(f[:8])
+    return total - idle, total
+
+
+def _tick() -> float:
+    try:
+        return float(os.sysconf("SC_CLK_TCK"))
+    except (ValueError, OSError, AttributeError):
+        return 100.0
+
+
+def other_load(before, after, own_cpu_s: float, wall_s: float) -> float | None:
+    """Cores' worth of CPU used by *other* processes between two _cpu_times() samples."""
+    if not before or not after or wall_s <= 0:
+        return None
+    busy = (after[0] - before[0]) / _tick()
+    return max(0.0, busy - own_cpu_s) / wall_s
+
+
+def wait_idle(max_other: float, max_wait_s: float = 10.0, probe_s: float = 0.1) -> float | None:
+    """Wait (up to max_wait_s) until other processes use less than max_other cores; returns the
+    last measured load."""
+    deadline = time.monotonic() + max_wait_s
+    load = None
+    while True:
+        a = _cpu_times()
+        time.sleep(probe_s)
+        b = _cpu_times()
+        load = other_load(a, b, 0.0, probe_s)
+        if load is None or load <= max_other or time.monotonic() >= deadline:
+            return load
+
+
 def _loadavg() -> list[float] | None:
     try:
         return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
@@ -185,7 +227,12 @@ def run_one(exe: Path, variant: str, struct: str, threads: int, cs: int, *, ms: 
            "--cs", str(cs), "--interval", str(interval), "--size", str(size),
            "--think", str(think), "--seed", str(seed)]
     cmd += ["--ops", str(ops)] if ops else ["--ms", str(ms or 200)]
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0, c0 = time.monotonic(), _cpu_times()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    t1, c1 = time.monotonic(), _cpu_times()
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     try:
         res = json.loads(proc.stdout)
     except json.JSONDecodeError:
@@ -193,6 +240,8 @@ def run_one(exe: Path, variant: str, struct: str, threads: int, cs: int, *, ms: 
                            f"{proc.stdout}{proc.stderr}") from None
     if proc.returncode != 0 or res.get("check") != "ok":
         raise RuntimeError(f"{' '.join(cmd)}: check failed: {res.get('check')}")
+    # CPU used by other processes while this one ran (process start-up included; ours excluded)
+    res["other_load"] = other_load(c0, c1, own, t1 - t0)
     return res
 
 
@@ -240,6 +289,8 @@ def sweep(ns: argparse.Namespace, exes: Mapping[str, Path], log=print) -> list[d
             for c in order:
                 exe = exes["ci"] if c["variant"] == "ci" else exes["baseline"]
                 load = _loadavg()
+                if ns.wait_idle is not None:
+                    wait_idle(ns.wait_idle)
                 try:
                     res = run_one(exe, c["variant"], c["struct"], c["threads"], c["cs"],
                                   ms=ns.ms, interval=c["interval"] or ns.interval, size=ns.size,
@@ -315,7 +366,12 @@ def summarize(raw: Sequence[Mapping[str, Any]], ns: argparse.Namespace,
         }
     spreads = [c["spread"] for c in main if c.get("spread") is not None]
     loads = [r["loadavg"][0] for r in raw if r.get("loadavg")]
+    others = [r["other_load"] for r in raw if r.get("other_load") is not None]
     noise = {
+        "other_load_median": _median(others),
+        "other_load_max": max(others) if others else None,
+        "other_load_definition": "cores' worth of CPU used by other processes during a run "
+                                 "(/proc/stat busy time minus our own CPU time, per second)",
         "median_spread": _median(spreads),
         "max_spread": max(spreads) if spreads else None,
         "spread_definition": "(max - min) / median of the per-run throughputs of a configuration",
@@ -632,6 +688,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--think", type=int, default=0,
                    help="private work steps between critical sections (default 0)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--wait-idle", type=float, default=None, metavar="CORES",
+                   help="before each run, wait (up to 10 s) until other processes use less "
+                        "than CORES cores (measured over 100 ms); default: do not wait")
     p.add_argument("--baseline-design", default="none", choices=("none", "ci", "naive"),
                    help="ci-cc design the baselines are built with (default none: no probes)")
     p.set_defaults(func=main)
