@@ -27,6 +27,9 @@ class PassOptions:
     """A file overriding external-call cost estimates (``name cost`` per line)."""
     register: bool = True
     """Let the ``ci`` design keep the budget in a register within functions."""
+    tls_model: str = "initialexec"
+    """TLS model of the budget: ``initialexec``, or ``localexec`` for code that ends up in an
+    executable linked with the static runtime."""
     emit_runtime_interface: bool = True
     """Append the probe helpers (``@__ci_probe`` ...) and runtime declarations. Integrations
     that provide their own definitions of the helpers (e.g. a JIT without TLS) turn it off."""
@@ -79,5 +82,5 @@ def instrument_text(text: str, options: PassOptions = PassOptions(), filename: s
             design.instrument(module, fn, stats)
             stats.instrumented += 1
     if design.inserts_probes and stats.probes and options.emit_runtime_interface:
-        add_runtime_declarations(module)
+        add_runtime_declarations(module, options.tls_model)
     return PassResult(module.render(), stats)

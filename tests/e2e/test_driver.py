@@ -111,7 +111,7 @@ def symbols(path: Path) -> str:
 def assert_instrumented_object(path: Path) -> None:
     syms = symbols(path)
     assert re.search(r"\bU __ci_budget\b", syms), syms
-    assert re.search(r"\bU __ci_slow_path\b", syms), syms
+    assert re.search(r"\bU __ci_slow_path(_pa)?\b", syms), syms
 
 
 def bitcode_text(path: Path) -> str:

@@ -44,6 +44,9 @@ from .base import Design, Stats
 
 DEFAULT_BOUND = 200
 
+#: Charged for an indirect call (the callee may be a tiny function without a probe).
+INDIRECT_CALL_COST = 6
+
 #: IR instructions a strip-mined loop runs to set up a strip (limit, cost) before its probe.
 STRIP_SETUP = 10
 
@@ -58,6 +61,10 @@ class CIOptions:
     deviation_rel: float = 0.3
     leaf_max: int = 50
     """Largest path cost of a function that gets no probe of its own."""
+    tiny_max: int = 16
+    """Largest path cost of a function that gets no probe even when it is address-taken or
+    visible to other modules (a comparator, an accessor): its cost is charged by the calling
+    code as part of the call (at an estimate for indirect calls and calls from other modules)."""
     register: bool = True
     """Keep the budget in a register within functions (optimized builds)."""
     cost_table: dict[str, int | None] | None = None
@@ -136,12 +143,14 @@ class CIDesign(Design):
             if len(comp) != 1:
                 continue
             name = comp[0]
-            if name in recursive or name in taken or not _is_local_linkage(fns[name]):
+            if name in recursive:
                 continue
+            private = name not in taken and _is_local_linkage(fns[name])
             cost = self._leaf_path_cost(fns[name])
-            if cost is not None and cost <= self.opts.leaf_max:
+            limit = self.opts.leaf_max if private else self.opts.tiny_max
+            if cost is not None and cost <= limit:
                 self.leaf_cost[name] = cost
-                stats.bump("leaf_functions")
+                stats.bump("leaf_functions" if private else "tiny_functions")
 
     def order(self, functions: list[Function]) -> list[Function]:
         """Callees before callers, so a caller knows which callees ended up probe-free."""
@@ -193,7 +202,9 @@ class CIDesign(Design):
             return 1, False
         callee = ins.callee
         if callee is None or not callee.startswith("@"):
-            return 1, True  # indirect: the callee (if instrumented) counts itself
+            # Indirect: an instrumented callee counts itself; a tiny probe-free one does not,
+            # so charge a small estimate.
+            return INDIRECT_CALL_COST, True
         name = callee[1:]
         if name.startswith("llvm."):
             if name.startswith("llvm.mem"):
@@ -395,8 +406,25 @@ class CIDesign(Design):
         # cycle. Otherwise each probe updates the thread's budget in place, and calls need no
         # write-back.
         if register:
-            in_cycle = _blocks_in_cycles(rpo, succs)
-            register = bool(strips) or any(plan[lbl] and lbl in in_cycle for lbl in rpo)
+            # A register costs a write-back and a reload around every call that may probe;
+            # it saves a memory update at every probe (a store-to-load chain in tight loops).
+            # Blocks are weighted 10^loop-depth as a stand-in for how often they run.
+            # A probe gains from the register only in a loop without such calls: across a
+            # call the budget goes through memory anyway.
+            df = forest if forest is not None else natural_loops(entry, succs)
+            weight = {l: 10 ** df.depth(l) for l in rpo}
+            calls_in = {id(lp): 0 for lp in df.loops}
+            for l in rpo:
+                lp = df.loop_of(l)
+                while lp is not None and flush_at[l]:
+                    calls_in[id(lp)] += len(flush_at[l])
+                    lp = lp.parent
+            gain = sum(len(plan[l]) * weight[l] for l in rpo
+                       if df.loop_of(l) is not None and calls_in[id(df.loop_of(l))] == 0)
+            gain += sum(weight[loop.header] for loop, _, _, _ in strips
+                        if calls_in.get(id(loop), 0) == 0)
+            cost = sum(len(flush_at[l]) * weight[l] for l in rpo if weight[l] > 1)
+            register = gain > 0 and gain > cost
         if nprobes == 0:
             # No probe on any path (every path ends in a noreturn call): callers must charge
             # this function's whole cost at the call, as for a leaf.

@@ -69,12 +69,14 @@ def is_instrumented(module: Module) -> bool:
             or module.mentions("@" + abi.SLOW_PATH_PRESERVE))
 
 
-def runtime_declarations() -> str:
-    """Top-level IR that defines the probe and declares the runtime symbols it uses."""
+def runtime_declarations(tls_model: str = "initialexec") -> str:
+    """Top-level IR that defines the probe and declares the runtime symbols it uses.
+    ``tls_model``: ``initialexec`` (any object) or ``localexec`` (objects that will be linked
+    into an executable together with the runtime: the budget is then one ``%fs:`` offset)."""
     budget = "@" + abi.BUDGET
     slow = "preserve_allcc void @" + abi.SLOW_PATH_PRESERVE
     return f"""
-{budget} = external thread_local(initialexec) global i64, align 8
+{budget} = external thread_local({tls_model}) global i64, align 8
 
 declare {slow}(i64) cold nounwind
 
@@ -124,8 +126,8 @@ define internal void {RELOAD_FN}(ptr %local) alwaysinline nounwind {{
 }}"""
 
 
-def add_runtime_declarations(module: Module) -> None:
+def add_runtime_declarations(module: Module, tls_model: str = "initialexec") -> None:
     """Append the probe definition and runtime declarations to ``module`` (once)."""
     if module.mentions(PROBE_FN):
         return
-    module.append_toplevel(runtime_declarations())
+    module.append_toplevel(runtime_declarations(tls_model))

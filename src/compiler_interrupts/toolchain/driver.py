@@ -160,7 +160,7 @@ def _instrument_ir(ctx: Context, text: str, inp: Input, emit: str, out: str) -> 
     result = instrument_text(
         text,
         PassOptions(ctx.design, ctx.skip, opt_level=ctx.inv.opt_level, bound=ctx.bound,
-                    cost_file=ctx.inv.ci.get("costs")),
+                    cost_file=ctx.inv.ci.get("costs"), tls_model=_tls_model(ctx.inv)),
         filename=inp.path,
     )
     for s in result.stats.skipped:
@@ -224,6 +224,16 @@ def _compile_input(ctx: Context, inp: Input, out: str, emit: str) -> int:
     text = bitcode_to_text(data)
     _instrument_ir(ctx, text, inp, emit, out)
     return 0
+
+
+def _tls_model(inv: Invocation) -> str:
+    """Local-exec TLS (the budget is a constant ``%fs:`` offset) for code that can only end up
+    in an executable with the static runtime: not position-independent-for-a-library, not a
+    shared object. Otherwise initial-exec, which works everywhere."""
+    pic_lib = any(a in ("-fPIC", "-fpic", "-shared") for a in inv.args)
+    if pic_lib or inv.ci.get("runtime") in ("shared",):
+        return "initialexec"
+    return "localexec"
 
 
 def _runtime_link_args(ctx: Context) -> list[str]:

@@ -15,16 +15,40 @@ define internal i32 @leaf(i32 %x) {
   ret i32 %b
 }
 
-; ...its caller charges its cost at the call: 1 for the call + 3 for @leaf + 2 of its own.
+; ...its caller charges its cost at the call: 1 for the call + 3 for @leaf + 15 of its own.
 ; Straight-line code keeps the budget in memory: one probe, no reload or write-back.
 ; CHECK-LABEL: define i32 @caller(
 ; CHECK-NOT: __ci_reload
-; CHECK: call void @__ci_probe(i64 6)
+; CHECK: call void @__ci_probe(i64 19)
 ; CHECK-NEXT: ret i32
 define i32 @caller(i32 %x) {
   %r = call i32 @leaf(i32 %x)
-  %s = add i32 %r, %x
-  ret i32 %s
+  %s1 = add i32 %r, %x
+  %s2 = add i32 %s1, %x
+  %s3 = add i32 %s2, %x
+  %s4 = add i32 %s3, %x
+  %s5 = add i32 %s4, %x
+  %s6 = add i32 %s5, %x
+  %s7 = add i32 %s6, %x
+  %s8 = add i32 %s7, %x
+  %s9 = add i32 %s8, %x
+  %s10 = add i32 %s9, %x
+  %s11 = add i32 %s10, %x
+  %s12 = add i32 %s11, %x
+  %s13 = add i32 %s12, %x
+  %s14 = add i32 %s13, %x
+  ret i32 %s14
+}
+
+; A tiny function (at most 16 IR instructions, no loop, no call) gets no probe even when other
+; modules may call it or its address is taken (a comparator): the calling code pays for it.
+; CHECK-LABEL: define i32 @tiny_accessor(
+; CHECK-NOT: __ci_
+; CHECK: ret i32
+define i32 @tiny_accessor(ptr %p) {
+  %v = load i32, ptr %p, align 4
+  %w = add i32 %v, 1
+  ret i32 %w
 }
 
 ; Recursion cannot escape probing: a probe before the recursive call, since no probe has run

@@ -23,8 +23,23 @@ b:
   %b2 = mul i32 %b1, 3
   br label %join
 join:
-  %r = phi i32 [ %a1, %a ], [ %b2, %b ]
-  ret i32 %r
+  %j0 = phi i32 [ %a1, %a ], [ %b2, %b ]
+  %j1 = add i32 %j0, %x
+  %j2 = add i32 %j1, %x
+  %j3 = add i32 %j2, %x
+  %j4 = add i32 %j3, %x
+  %j5 = add i32 %j4, %x
+  %j6 = add i32 %j5, %x
+  %j7 = add i32 %j6, %x
+  %j8 = add i32 %j7, %x
+  %j9 = add i32 %j8, %x
+  %j10 = add i32 %j9, %x
+  %j11 = add i32 %j10, %x
+  %j12 = add i32 %j11, %x
+  %j13 = add i32 %j12, %x
+  %j14 = add i32 %j13, %x
+  %j15 = add i32 %j14, %x
+  ret i32 %j15
 }
 
 ; CHECK-LABEL: define i32 @lopsided(

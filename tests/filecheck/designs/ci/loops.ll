@@ -1,5 +1,6 @@
-; The ci design: budget in a register in functions whose probes run in loops, one probe per
-; iteration at the latch, write-back before calls that may probe and before returns.
+; The ci design's loops: counted loops strip-mined, other loops probed at the latch; the budget
+; lives in a register in functions whose loop probes run without calls around them (else
+; each probe updates the thread's budget in place).
 ; RUN: %ci-opt --design=ci < %s | filecheck %s
 ; RUN: %ci-opt --design=ci < %s | %python -m compiler_interrupts check --instrumented - | filecheck --check-prefix=CHECKER %s
 ; CHECKER: checked {{[0-9]+}} functions: 0 failing
@@ -12,28 +13,24 @@ declare void @ext_may_call_back(i32)
 ; at most K iterations ahead; only the preheader and the refill block (once per strip) probe.
 ; CHECK-LABEL: define i32 @count(
 ; CHECK: entry:
-; CHECK-NEXT: %ci.local = alloca i64
-; CHECK-NEXT: call void @__ci_reload(ptr %ci.local)
+; CHECK-NOT: %ci.local
 ; CHECK: %ci.s.0.lim = select i1 %ci.s.0.near, i32 %n, i32 %ci.s.0.t
-; CHECK: call void @__ci_probe_local(ptr %ci.local, i64 %ci.s.0.cost)
+; CHECK: call void @__ci_probe(i64 %ci.s.0.cost)
 ; CHECK-NEXT: br label %loop
 ; CHECK: loop:
 ; CHECK-NEXT: %ci.lim.0 = phi i32 [ %ci.s.0.lim, %entry ], [ %ci.lim.0, %loop ], [ %ci.r.0.lim, %ci.refill.0 ]
 ; CHECK-NEXT: %i = phi i32 [ 0, %entry ], [ %i.next, %loop ], [ %i.next, %ci.refill.0 ]
-; CHECK-NEXT: call void @__ci_flush(ptr %ci.local)
 ; CHECK-NEXT: call void @ext_may_call_back(i32 %i)
-; CHECK-NEXT: call void @__ci_reload(ptr %ci.local)
 ; CHECK-NOT: __ci_probe
 ; CHECK: %ci.c.0 = icmp eq i32 %i.next, %ci.lim.0
 ; CHECK-NEXT: br i1 %ci.c.0, label %ci.chk.0, label %loop
 ; CHECK: exit:
-; CHECK: call void @__ci_probe_local(ptr %ci.local, i64 {{[0-9]+}})
-; CHECK-NEXT: call void @__ci_flush(ptr %ci.local)
+; CHECK: call void @__ci_probe(i64 {{[0-9]+}})
 ; CHECK-NEXT: ret i32
 ; CHECK: ci.chk.0:
 ; CHECK-NEXT: br i1 %done, label %exit, label %ci.refill.0
 ; CHECK: ci.refill.0:
-; CHECK: call void @__ci_probe_local(ptr %ci.local, i64 %ci.r.0.cost)
+; CHECK: call void @__ci_probe(i64 %ci.r.0.cost)
 ; CHECK-NEXT: br label %loop
 define i32 @count(i32 %n) {
 entry:
@@ -105,11 +102,18 @@ out:
 }
 
 ; A loop whose exit test is not a counted induction variable (a pointer chase) keeps one
-; probe per iteration at its latch.
+; probe per iteration at its latch; with no call in the loop, the budget is in a register,
+; written back before the return.
 ; CHECK-LABEL: define ptr @chase(
+; CHECK: entry:
+; CHECK-NEXT: %ci.local = alloca i64
+; CHECK-NEXT: call void @__ci_reload(ptr %ci.local)
 ; CHECK: loop:
 ; CHECK: call void @__ci_probe_local(ptr %ci.local, i64 {{[0-9]+}})
 ; CHECK-NEXT: br i1 %end, label %out, label %loop
+; CHECK: out:
+; CHECK: call void @__ci_flush(ptr %ci.local)
+; CHECK-NEXT: ret ptr
 define ptr @chase(ptr %p0) {
 entry:
   br label %loop
