@@ -129,7 +129,11 @@ def make_parser() -> argparse.ArgumentParser:
         except ModuleNotFoundError as exc:
             full = __package__ + module
             if exc.name is None or not (full == exc.name or full.startswith(exc.name + ".")):
-                raise  # a real import error inside the feature module
+                print(f"warning: subcommands of {full} unavailable: {exc}", file=sys.stderr)
+            continue
+        except ImportError as exc:  # a broken feature must not take the other commands down
+            print(f"warning: subcommands of {__package__ + module} unavailable: {exc}",
+                  file=sys.stderr)
             continue
         getattr(mod, func)(sub)
     return p
