@@ -3,6 +3,7 @@
  *
  *   deleg_bench --variant V --struct S --threads T [--cs N] [--ms D | --ops N]
  *               [--interval CYCLES] [--size N] [--think K] [--seed S] [--yield-after CYCLES]
+ *               [--sample N]
  *
  * Variants (T = threads the variant runs; "workers" do the benchmark's operations):
  *   mutex            T workers, a pthread mutex around each critical section
@@ -18,7 +19,9 @@
  * Structures: ctr (counter array, fetch-and-add), hmap (hash map: half lookups, half adds),
  * pq (priority queue, push + pop-min pairs).  --cs is the critical-section size: elementary
  * operations per critical section.  Each worker loops: draw a random key (xorshift), do
- * --think steps of private work, then one critical section, timed with the TSC.
+ * --think steps of private work, then one critical section; one critical section in --sample
+ * (a power of two, default 8) is timed with the TSC (reading it costs ~20 ns in this VM, as much
+ * as a short critical section, so timing every one would flatten the differences).
  *
  * --ms D runs for D milliseconds; --ops N makes every worker do exactly N operations and then
  * replays all workers' operations sequentially on a private copy to check the final state
@@ -83,6 +86,7 @@ static int threads = 1, nworkers, nclients;
 static uint64_t cs = 1, duration_ms = 200, nops = 0, size = 4096, think = 0, seed = 1;
 static int interval = 4000;
 static uint64_t yield_after = 10000;
+static uint64_t sample_mask = 8; /* --sample N, then N - 1: time operation i if !(i & mask) */
 
 static struct ctr_array ctr;
 static struct hmap hmap;
@@ -197,10 +201,15 @@ static void *worker_main(void *arg) {
         for (uint64_t k = 0; k < think; k++)
             sink = sink * 6364136223846793005ull + x;
         tally += op_tally(x, a2);
-        uint64_t t0 = deleg_now();
-        uint64_t r = run_op(w, x, a2);
-        uint64_t t1 = deleg_now();
-        hist[hbucket(t1 - t0)]++;
+        uint64_t r;
+        if ((i & sample_mask) == 0) {
+            uint64_t t0 = deleg_now();
+            r = run_op(w, x, a2);
+            uint64_t t1 = deleg_now();
+            hist[hbucket(t1 - t0)]++;
+        } else {
+            r = run_op(w, x, a2);
+        }
         ret_tally += r;
     }
     w->ops = i;
@@ -245,7 +254,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: deleg_bench --variant mutex|spin|mcs|dedicated|dedicated_extra|ci "
             "--struct ctr|hmap|pq --threads T [--cs N] [--ms D | --ops N] [--interval CYCLES] "
-            "[--size N] [--think K] [--seed S] [--yield-after CYCLES]\n");
+            "[--size N] [--think K] [--seed S] [--yield-after CYCLES] [--sample 2^k]\n");
     exit(2);
 }
 
@@ -377,7 +386,8 @@ int main(int argc, char **argv) {
         {"variant", 1, 0, 'v'}, {"struct", 1, 0, 's'},  {"threads", 1, 0, 't'},
         {"cs", 1, 0, 'c'},      {"ms", 1, 0, 'm'},      {"ops", 1, 0, 'o'},
         {"interval", 1, 0, 'i'}, {"size", 1, 0, 'n'},   {"think", 1, 0, 'k'},
-        {"seed", 1, 0, 'r'},    {"yield-after", 1, 0, 'y'}, {0, 0, 0, 0}};
+        {"seed", 1, 0, 'r'},    {"yield-after", 1, 0, 'y'}, {"sample", 1, 0, 'S'},
+        {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -400,9 +410,13 @@ int main(int argc, char **argv) {
         case 'k': think = strtoull(optarg, NULL, 0); break;
         case 'r': seed = strtoull(optarg, NULL, 0); break;
         case 'y': yield_after = strtoull(optarg, NULL, 0); break;
+        case 'S': sample_mask = strtoull(optarg, NULL, 0); break;
         default: usage();
         }
     }
+    if (sample_mask < 1 || (sample_mask & (sample_mask - 1)))
+        usage();
+    sample_mask -= 1;
     if (optind != argc || threads < 1 || threads > 64 || cs < 1 || interval < 1 || size < 2 ||
         (size & (size - 1)))
         usage();
@@ -514,10 +528,10 @@ int main(int argc, char **argv) {
 
     printf("{\"variant\": \"%s\", \"struct\": \"%s\", \"threads\": %d, \"workers\": %d, "
            "\"server_threads\": %d, \"cs\": %" PRIu64 ", \"size\": %" PRIu64
-           ", \"think\": %" PRIu64 ", \"interval\": %d, \"seconds\": %.6f, \"tsc_hz\": %.0f, "
+           ", \"think\": %" PRIu64 ", \"sample\": %" PRIu64 ", \"interval\": %d, \"seconds\": %.6f, \"tsc_hz\": %.0f, "
            "\"cpu_seconds\": %.4f, \"total_ops\": %" PRIu64 ", \"mops\": %.4f, \"ops\": [",
            variant_names[variant], struct_names[structure], threads, nworkers, has_server, cs,
-           size, think, variant == V_CI ? interval : 0, secs, tsc_hz, cpu, total,
+           size, think, sample_mask + 1, variant == V_CI ? interval : 0, secs, tsc_hz, cpu, total,
            (double)total / secs / 1e6);
     for (int i = 0; i < nworkers; i++)
         printf("%s%" PRIu64, i ? ", " : "", workers[i].ops);

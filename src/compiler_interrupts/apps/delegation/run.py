@@ -221,11 +221,12 @@ def _loadavg() -> list[float] | None:
 
 def run_one(exe: Path, variant: str, struct: str, threads: int, cs: int, *, ms: int | None = None,
             ops: int | None = None, interval: int = DEFAULT_INTERVAL, size: int = 4096,
-            think: int = 0, seed: int = 1, timeout: float = 120.0) -> dict[str, Any]:
+            think: int = 0, seed: int = 1, sample: int = 8,
+            timeout: float = 120.0) -> dict[str, Any]:
     """Run one configuration once; returns deleg_bench's JSON object (raises on failure)."""
     cmd = [str(exe), "--variant", variant, "--struct", struct, "--threads", str(threads),
            "--cs", str(cs), "--interval", str(interval), "--size", str(size),
-           "--think", str(think), "--seed", str(seed)]
+           "--think", str(think), "--seed", str(seed), "--sample", str(sample)]
     cmd += ["--ops", str(ops)] if ops else ["--ms", str(ms or 200)]
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0, c0 = time.monotonic(), _cpu_times()
