@@ -54,8 +54,10 @@ static void park_wake(int *word) {
 /* Servers hosted by this thread, and the deferral state of deleg_local(). */
 static __thread struct deleg_server *tls_hosted[DELEG_MAX_HOSTED];
 static __thread int tls_nhosted;
-static __thread int tls_busy;     /* in deleg_local()/deleg_poll()/a pass: handler defers */
-static __thread int tls_deferred;  /* a handler call fell inside it */
+__thread int deleg_tls_busy __attribute__((tls_model("initial-exec")));
+__thread int deleg_tls_deferred __attribute__((tls_model("initial-exec")));
+#define tls_busy deleg_tls_busy
+#define tls_deferred deleg_tls_deferred
 static __thread int tls_ci_registered;
 
 static void *alloc_lines(size_t n, size_t size) {
@@ -248,21 +250,12 @@ void deleg_ci_handler(long ic) {
     tls_busy = 0;
 }
 
-uint64_t deleg_local(struct deleg_server *s, deleg_fn fn, void *ctx, uint64_t a0, uint64_t a1,
-                     uint64_t a2) {
-    tls_busy = 1;
+void deleg_run_deferred(struct deleg_server *s) {
+    tls_deferred = 0;
+    s->stats.handler_deferred++;
     FENCE();
-    uint64_t r = fn(ctx, a0, a1, a2);
+    serve_hosted();
     FENCE();
-    if (__builtin_expect(tls_deferred, 0)) {
-        /* still busy: a handler falling due during this pass is deferred again */
-        tls_deferred = 0;
-        s->stats.handler_deferred++;
-        serve_hosted();
-        FENCE();
-    }
-    tls_busy = 0;
-    return r;
 }
 
 int deleg_poll(void) {

@@ -132,10 +132,25 @@ void deleg_ci_handler(long ic);
  * pass is its replacement).  Returns the number of requests answered. */
 int deleg_poll(void);
 
+/* State of the calling thread used by deleg_local() (defined in deleg.c). */
+extern __thread int deleg_tls_busy __attribute__((tls_model("initial-exec")));     /* in deleg_local()/deleg_poll()/a pass: defer */
+extern __thread int deleg_tls_deferred __attribute__((tls_model("initial-exec"))); /* a handler call fell inside it */
+void deleg_run_deferred(struct deleg_server *s);
+
 /* Run fn(ctx, ...) directly on the hosting thread (its own share of the work).  A CI handler
- * falling due meanwhile is deferred to the end of the call. */
-uint64_t deleg_local(struct deleg_server *s, deleg_fn fn, void *ctx, uint64_t a0, uint64_t a1,
-                     uint64_t a2);
+ * falling due meanwhile is deferred to the end of the call.  Inline: it is the host's fast
+ * path. */
+static inline uint64_t deleg_local(struct deleg_server *s, deleg_fn fn, void *ctx, uint64_t a0,
+                                   uint64_t a1, uint64_t a2) {
+    deleg_tls_busy = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    uint64_t r = fn(ctx, a0, a1, a2);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (__builtin_expect(deleg_tls_deferred, 0))
+        deleg_run_deferred(s); /* still busy: a handler due meanwhile is deferred again */
+    deleg_tls_busy = 0;
+    return r;
+}
 
 /* The clock used for waiting (TSC on x86-64, else nanoseconds). */
 uint64_t deleg_now(void);

@@ -492,8 +492,10 @@ def markdown(s: Mapping[str, Any]) -> str:
     lines += ["", "## Noise", "",
               f"Per-configuration spread (max-min)/median of throughput: median "
               f"{_f(n['median_spread'])}, worst {_f(n['max_spread'])}.  The machine is shared: "
-              f"the 1-minute load average ranged {_f(n['loadavg_1min_min'])}.."
-              f"{_f(n['loadavg_1min_max'])} on {meta.get('cores')} cores.", ""]
+              f"other processes used {_f(n['other_load_median'])} cores (median over runs; "
+              f"worst {_f(n['other_load_max'])}) of {meta.get('cores')} while ours ran; the "
+              f"1-minute load average ranged {_f(n['loadavg_1min_min'])}.."
+              f"{_f(n['loadavg_1min_max'])}.", ""]
     if s["errors"]:
         lines += ["## Errors", ""] + [f"- `{e.splitlines()[0]}`" for e in s["errors"]] + [""]
     return "\n".join(lines)
@@ -630,9 +632,11 @@ def plots(s: Mapping[str, Any], raw: Sequence[Mapping[str, Any]], out: Path) -> 
 # ---------------------------------------------------------------------------------------------
 # command line
 
-def _csv(kind):
+def _csv(kind, allow_empty: bool = False):
     def parse(text: str):
         items = [x.strip() for x in text.split(",") if x.strip()]
+        if allow_empty and (not items or items == ["none"]):
+            return []
         if not items:
             raise argparse.ArgumentTypeError("empty list")
         try:
@@ -681,9 +685,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="duration of one run in ms (default 300; --quick 150)")
     p.add_argument("--interval", type=int, default=DEFAULT_INTERVAL,
                    help=f"CI interval of the ci variant in TSC cycles (default {DEFAULT_INTERVAL})")
-    p.add_argument("--intervals", type=_csv(int), default=None,
-                   help="also run the ci variant at these intervals (default "
-                        "1000,2000,8000,16000; --quick none)")
+    p.add_argument("--intervals", type=_csv(int, allow_empty=True), default=None,
+                   help="also run the ci variant at these intervals at 2 and 4 threads ('none': "
+                        "skip; default 1000,2000,8000,16000; --quick none)")
     p.add_argument("--size", type=int, default=4096,
                    help="counters / hash-map keys / queue length (power of two, default 4096)")
     p.add_argument("--think", type=int, default=0,
