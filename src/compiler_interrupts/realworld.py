@@ -141,8 +141,9 @@ def fetch_sdist(name: str) -> Path:
     if hits:
         return sorted(hits)[-1]
     with tempfile.TemporaryDirectory(prefix="ci-sdist-") as td:
-        r = _run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-                  "--no-build-isolation", "-q", "-d", td, name], timeout=600)
+        # Only NAME as an sdist; its build dependencies (setuptools, Cython) as wheels.
+        r = _run([sys.executable, "-m", "pip", "download", "--no-binary", name, "--no-deps",
+                  "-q", "-d", td, name], timeout=600)
         files = list(Path(td).iterdir())
         if r.returncode != 0 or not files:
             raise FetchError(f"pip download {name} failed: {r.stderr[-400:]}")
@@ -212,7 +213,8 @@ def render_table(rows: list[Row]) -> str:
     lines = [head, "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r.skipped:
-            lines.append(f"| {r.project} | - | - | - | - | - | - | skipped: {r.skipped} |")
+            why = " ".join(r.skipped.split())[:200].replace("|", "/")
+            lines.append(f"| {r.project} | - | - | - | - | - | - | skipped: {why} |")
             continue
         lines.append(
             f"| {r.project} | {r.plain.passed}/{r.plain.total} | {r.ci.passed}/{r.ci.total} | "
@@ -761,7 +763,7 @@ def run_project(p: Project, work: Path, jobs: int = 2, sides=("plain", "ci"),
         p.compare(row)
     if row.ci.passed < row.ci.total or row.plain.passed < row.plain.total:
         row.note += " see logs;"
-    row.note = row.note.strip()
+    row.note = " ".join(row.note.split()).replace("|", "/")
     return row
 
 
