@@ -182,11 +182,55 @@ def _label_ref(label: str) -> str:
     return "%" + label
 
 
+#: Calls that open / close a region the function must not leave early: the GIL taken
+#: (``with gil`` blocks, print, the error path of parfor gufuncs) or released (parallel regions,
+#: nogil sections). Probes inside stay non-failing; a stop they see waits for the next probe.
+BRACKET_OPEN = frozenset({"@numba_gil_ensure", "@PyGILState_Ensure", "@PyEval_SaveThread"})
+BRACKET_CLOSE = frozenset({"@numba_gil_release", "@PyGILState_Release", "@PyEval_RestoreThread"})
+
+
+def _probes_in_brackets(fn: Function) -> set[int]:
+    """ids of probe instructions that may run while a bracket is open (forward may-analysis)."""
+    if not any(ins.callee in BRACKET_OPEN for b in fn.blocks for ins in b.instrs):
+        return set()
+    bmap = fn.block_map()
+    preds: dict[str, list[str]] = {b.label: [] for b in fn.blocks}
+    for b in fn.blocks:
+        for s_ in b.successors:
+            if s_ in preds:
+                preds[s_].append(b.label)
+    out_depth: dict[str, int] = {}
+    inside: set[int] = set()
+    changed = True
+    rounds = 0
+    while changed and rounds < 50:
+        changed = False
+        rounds += 1
+        for b in fn.blocks:
+            d = max((out_depth.get(p, 0) for p in preds[b.label]), default=0)
+            for ins in b.instrs:
+                c = ins.callee
+                if c in BRACKET_OPEN:
+                    d = min(d + 1, 8)
+                elif c in BRACKET_CLOSE:
+                    d = max(d - 1, 0)
+                elif d > 0 and c in (PROBE, PROBE_LOCAL):
+                    inside.add(id(ins))
+            if out_depth.get(b.label, -1) != d:
+                out_depth[b.label] = d
+                changed = True
+    del bmap
+    return inside
+
+
 def _rewrite_probes(fn: Function, fail_ret: str, namer: _Namer, stats: dict) -> bool:
     """Turn each probe of ``fn`` into a status probe that leaves through a shared block
     returning ``fail_ret`` (a ``ret`` instruction). Returns True if anything changed."""
     if not any(ins.callee in (PROBE, PROBE_LOCAL) for b in fn.blocks for ins in b.instrs):
         return False
+    bracketed = _probes_in_brackets(fn)
+    if bracketed:
+        stats["bracketed_probes"] = stats.get("bracketed_probes", 0) + len(bracketed)
     fail_label = namer("fail")
     new_blocks: list[Block] = []
     entry_chain: set[int] = set()
@@ -194,8 +238,8 @@ def _rewrite_probes(fn: Function, fail_ret: str, namer: _Namer, stats: dict) -> 
         cur = blk
         first = True
         while True:
-            idx = next((i for i, ins in enumerate(cur.instrs) if ins.callee in (PROBE, PROBE_LOCAL)),
-                       None)
+            idx = next((i for i, ins in enumerate(cur.instrs)
+                        if ins.callee in (PROBE, PROBE_LOCAL) and id(ins) not in bracketed), None)
             if idx is None:
                 new_blocks.append(cur)
                 if bi == 0:
