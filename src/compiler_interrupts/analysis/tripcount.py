@@ -169,7 +169,7 @@ class StripInfo:
     ``bound``; ``cond`` is that comparison and ``continue_on_true`` says which way it loops."""
 
     __slots__ = ("iv", "next", "start", "bound", "pred", "width", "cond", "continue_on_true",
-                 "preheader", "latch", "exit")
+                 "preheader", "latch", "exit", "step")
 
     def __init__(self, **kw):
         for k, v in kw.items():
@@ -223,8 +223,12 @@ def strip_candidate(fn: Function, loop: Loop, blocks: dict[str, Block] | None = 
     if am is None or am.group(1) != width:
         return None
     x, y = am.group(2), am.group(3)
-    iv = x if y == "1" else (y if x == "1" else None)
-    if iv is None:
+    step = _const(y)
+    iv = x
+    if step is None:
+        step, iv = _const(x), y
+    # Positive power-of-two steps: 1, and the vectorizer's VF x unroll factors.
+    if step is None or step <= 0 or step & (step - 1) or step > 1 << 16:
         return None
     phi = defs.get(iv)
     if phi is None or phi.opcode != "phi" or phi not in blocks[loop.header].instrs:
@@ -241,7 +245,7 @@ def strip_candidate(fn: Function, loop: Loop, blocks: dict[str, Block] | None = 
         return None
     return StripInfo(iv=iv, next=nxt, start=start, bound=bound, pred=pred, width=int(width),
                      cond=cond, continue_on_true=continue_on_true, preheader=entering[0],
-                     latch=latch.label, exit=exit_lbl)
+                     latch=latch.label, exit=exit_lbl, step=step)
 
 
 _CALL2_RE = re.compile(r"^(?:tail )?call i(\d+) @llvm\.(\w+)\.(?:sat\.)?i\d+\(i\d+ (\S+), i\d+ (\S+)\)")
@@ -251,9 +255,17 @@ _ULT_RE = re.compile(r"^icmp ult i\d+ (\S+), (\d+)(?:,|$)")
 _PHI_ANY_RE = re.compile(r"\[ ([^\[\]]+?), %([-a-zA-Z$._0-9]+|\"[^\"]*\") \]")
 
 
-def _strip_limit_step(value: str, x: str, defs: dict[str, Instr]) -> int | None:
-    """If ``value`` is a strip limit computed from IV value ``x`` (``min(x + K, bound)`` with a
-    saturating add, or ``bound - x - 1 <u K ? bound : x + K``), return K."""
+_AND1_RE = re.compile(r"^and i1 (\S+), (\S+?)(?:,|$)")
+_ANDK_RE = re.compile(r"^and i\d+ (\S+), (\d+)(?:,|$)")
+_EQ0_RE = re.compile(r"^icmp eq i\d+ (\S+), 0(?:,|$)")
+
+
+def _strip_limit_step(value: str, x: str, defs: dict[str, Instr], step: int = 1) -> int | None:
+    """If ``value`` is a strip limit computed from IV value ``x``, return the span S with
+    ``limit - x <= S`` and ``limit - x`` a multiple of ``step`` (so the IV meets it exactly).
+
+    Recognised: ``min(x + S, bound)`` with a saturating add (for ``<`` exit tests), and
+    ``(bound - x - 1 <u S) [&& (bound - x) % step == 0] ? bound : x + S`` (for ``==``)."""
     ins = defs.get(value)
     if ins is None:
         return None
@@ -273,27 +285,40 @@ def _strip_limit_step(value: str, x: str, defs: dict[str, Instr]) -> int | None:
         return None
     near, hi, t_name = m.groups()
     t = defs.get(t_name)
-    c = defs.get(near)
-    if t is None or c is None:
+    if t is None:
         return None
     am = _ADD_RE.match(_body(t))
-    cm = _ULT_RE.match(_body(c))
-    if am is None or cm is None or am.group(2) != x:
+    if am is None or am.group(2) != x:
         return None
-    k = _const(am.group(3))
-    d1 = defs.get(cm.group(1))
-    if d1 is None or k is None or int(cm.group(2)) != k:
+    span = _const(am.group(3))
+    if span is None or span % step:
         return None
-    d1m = _ADD_RE.match(_body(d1))
-    if d1m is None or d1m.group(3) != "-1":
+    conds = [near]
+    c = defs.get(near)
+    if c is not None and (cm := _AND1_RE.match(_body(c))) is not None:
+        conds = [cm.group(1), cm.group(2)]
+    near_ok = divisible = step == 1
+    for name in conds:
+        ci = defs.get(name)
+        if ci is None:
+            continue
+        if (um := _ULT_RE.match(_body(ci))) is not None and int(um.group(2)) == span:
+            d1 = defs.get(um.group(1))
+            d1m = _ADD_RE.match(_body(d1)) if d1 is not None else None
+            if d1m is not None and d1m.group(3) == "-1":
+                d = defs.get(d1m.group(2))
+                dm = _SUB_RE.match(_body(d)) if d is not None else None
+                near_ok = near_ok or (dm is not None and dm.groups() == (hi, x))
+        elif (em := _EQ0_RE.match(_body(ci))) is not None:
+            r = defs.get(em.group(1))
+            rm = _ANDK_RE.match(_body(r)) if r is not None else None
+            if rm is not None and int(rm.group(2)) == step - 1:
+                rd = defs.get(rm.group(1))
+                rdm = _SUB_RE.match(_body(rd)) if rd is not None else None
+                divisible = divisible or (rdm is not None and rdm.groups() == (hi, x))
+    if not (near_ok and divisible):
         return None
-    d = defs.get(d1m.group(2))
-    if d is None:
-        return None
-    dm = _SUB_RE.match(_body(d))
-    if dm is None or dm.groups() != (hi, x):
-        return None
-    return k
+    return span
 
 
 def strip_trip_bound(fn: Function, loop: Loop, blocks: dict[str, Block] | None = None,
@@ -330,7 +355,8 @@ def strip_trip_bound(fn: Function, loop: Loop, blocks: dict[str, Block] | None =
     if lim_phi not in blocks[loop.header].instrs:
         return None
     am = _ADD_RE.match(_body(add))
-    if am is None or am.group(3) != "1":
+    step = _const(am.group(3)) if am is not None else None
+    if step is None or step <= 0:
         return None
     iv_phi = defs.get(am.group(2))
     if iv_phi is None or iv_phi not in blocks[loop.header].instrs:
@@ -345,8 +371,8 @@ def strip_trip_bound(fn: Function, loop: Loop, blocks: dict[str, Block] | None =
         x = iv_in.get(b)
         if x is None:
             return None
-        k = _strip_limit_step(v, x, defs)
-        if k is None or k <= 0:
+        span = _strip_limit_step(v, x, defs, step)
+        if span is None or span <= 0:
             return None
-        best = max(best, k)
+        best = max(best, -(-span // step))
     return best or None

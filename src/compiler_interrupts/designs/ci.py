@@ -48,7 +48,7 @@ DEFAULT_BOUND = 200
 INDIRECT_CALL_COST = 6
 
 #: IR instructions a strip-mined loop runs to set up a strip (limit, cost) before its probe.
-STRIP_SETUP = 10
+STRIP_SETUP = 12
 
 
 @dataclass
@@ -698,9 +698,13 @@ def _strip_mine(module: Module, fn: Function, blocks: dict[str, Block], loop, in
     probe = P.probe_local_call if register else P.probe_call
     intrinsics: set[str] = set()
 
+    step = info.step
+    span = k * step
+    shift = step.bit_length() - 1
+
     def limit_code(x: str, suffix: str) -> tuple[list[str], str, str]:
-        """Instructions computing the strip limit from IV value ``x``, its name, and the cost
-        value (i64) of the strip."""
+        """Instructions computing the strip limit from IV value ``x`` (at most ``k`` steps
+        ahead, and met exactly by the IV), its name, and the strip's cost (i64)."""
         p = f"%ci.{suffix}.{tag}"
         code: list[str] = []
         if info.pred in ("ult", "slt"):
@@ -708,24 +712,36 @@ def _strip_mine(module: Module, fn: Function, blocks: dict[str, Block], loop, in
             mn = "umin" if info.pred == "ult" else "smin"
             intrinsics.add(f"declare {w} @llvm.{sat}.sat.{w}({w}, {w})")
             intrinsics.add(f"declare {w} @llvm.{mn}.{w}({w}, {w})")
-            code.append(f"  {p}.t = call {w} @llvm.{sat}.sat.{w}({w} {x}, {w} {k})")
+            code.append(f"  {p}.t = call {w} @llvm.{sat}.sat.{w}({w} {x}, {w} {span})")
             code.append(f"  {p}.lim = call {w} @llvm.{mn}.{w}({w} {p}.t, {w} {info.bound})")
         else:
-            # bound - x in [1, k]: the exit test is met within this strip. (0 means the
-            # original loop would wrap around: then strips of k keep it probed.)
+            # bound - x in [1, span] (and a multiple of the step): the exit test is met within
+            # this strip. Otherwise (the original loop would wrap around) strips of k steps
+            # keep it probed.
             code.append(f"  {p}.d = sub {w} {info.bound}, {x}")
             code.append(f"  {p}.d1 = add {w} {p}.d, -1")
-            code.append(f"  {p}.near = icmp ult {w} {p}.d1, {k}")
-            code.append(f"  {p}.t = add {w} {x}, {k}")
-            code.append(f"  {p}.lim = select i1 {p}.near, {w} {info.bound}, {w} {p}.t")
-        intrinsics.add(f"declare {w} @llvm.umin.{w}({w}, {w})")
+            near = f"{p}.near"
+            code.append(f"  {near} = icmp ult {w} {p}.d1, {span}")
+            if step > 1:
+                code.append(f"  {p}.rem = and {w} {p}.d, {step - 1}")
+                code.append(f"  {p}.even = icmp eq {w} {p}.rem, 0")
+                code.append(f"  {p}.ok = and i1 {near}, {p}.even")
+                near = f"{p}.ok"
+            code.append(f"  {p}.t = add {w} {x}, {span}")
+            code.append(f"  {p}.lim = select i1 {near}, {w} {info.bound}, {w} {p}.t")
+        # The strip's charge: (limit - x) elements at body/step each. (For a "<" test entered
+        # with x past the bound the difference wraps and the charge is huge: the handler just
+        # runs early, once.)
         code.append(f"  {p}.n = sub {w} {p}.lim, {x}")
-        code.append(f"  {p}.m = call {w} @llvm.umin.{w}({w} {p}.n, {w} {k})")
-        n64 = f"{p}.m"
+        n64 = f"{p}.n"
         if info.width < 64:
-            code.append(f"  {p}.m64 = zext {w} {p}.m to i64")
-            n64 = f"{p}.m64"
-        code.append(f"  {p}.cost = mul i64 {n64}, {body}")
+            code.append(f"  {p}.n64 = zext {w} {p}.n to i64")
+            n64 = f"{p}.n64"
+        if step == 1:
+            code.append(f"  {p}.cost = mul i64 {n64}, {body}")
+        else:
+            code.append(f"  {p}.c = mul i64 {n64}, {body}")
+            code.append(f"  {p}.cost = lshr i64 {p}.c, {shift}")
         return code, f"{p}.lim", f"{p}.cost"
 
     # Preheader: the first strip's limit and charge.
