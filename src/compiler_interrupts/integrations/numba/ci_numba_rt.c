@@ -41,6 +41,7 @@ extern int PyErr_CheckSignals(void);
 extern void PyErr_SetString(PyObject *, const char *);
 extern void PyErr_SetNone(PyObject *);
 extern PyObject *PyErr_Occurred(void);
+extern void PyErr_Clear(void);
 extern PyObject *PyObject_CallNoArgs(PyObject *);
 extern int PyObject_IsTrue(PyObject *);
 extern void Py_DecRef(PyObject *);
@@ -189,7 +190,10 @@ EXPORT int ci_nb_ensure_sigint_hook(void) {
     if (hook_active()) return 1;
     if (!g_sigint_is_default) return 0;
     PyObject *r = PyObject_CallNoArgs(g_sigint_is_default);
-    if (!r) return 0; /* leaves the error set: caller's business (we only call it from Python) */
+    if (!r) {
+        PyErr_Clear();
+        return 0;
+    }
     int is_default = PyObject_IsTrue(r) == 1;
     Py_DecRef(r);
     if (!is_default) return 0;
