@@ -3,7 +3,7 @@
  *
  *   deleg_bench --variant V --struct S --threads T [--cs N] [--ms D | --ops N]
  *               [--interval CYCLES] [--size N] [--think K] [--seed S] [--yield-after CYCLES]
- *               [--sample N]
+ *               [--sample N] [--pin]
  *
  * Variants (T = threads the variant runs; "workers" do the benchmark's operations):
  *   mutex            T workers, a pthread mutex around each critical section
@@ -23,6 +23,9 @@
  * (a power of two, default 8) is timed with the TSC (reading it costs ~20 ns in this VM, as much
  * as a short critical section, so timing every one would flatten the differences).
  *
+ * --pin pins thread k (the server thread of dedicated*, then the workers in order) to the k-th
+ * allowed CPU modulo their number.
+ *
  * --ms D runs for D milliseconds; --ops N makes every worker do exactly N operations and then
  * replays all workers' operations sequentially on a private copy to check the final state
  * (counters / map contents element by element).  Every run also checks conservation laws
@@ -34,6 +37,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +90,7 @@ static int threads = 1, nworkers, nclients;
 static uint64_t cs = 1, duration_ms = 200, nops = 0, size = 4096, think = 0, seed = 1;
 static int interval = 4000;
 static uint64_t yield_after = 10000;
+static int pin = 0; /* --pin: thread k of the run on CPU k mod ncpu (server thread first) */
 static uint64_t sample_mask = 8; /* --sample N, then N - 1: time operation i if !(i & mask) */
 
 static struct ctr_array ctr;
@@ -181,8 +186,25 @@ static inline uint64_t run_op(struct worker *w, uint64_t a0, uint64_t a2) {
     }
 }
 
+static void pin_self(int k) {
+    if (!pin)
+        return;
+    cpu_set_t all, one;
+    if (sched_getaffinity(0, sizeof all, &all) != 0)
+        return;
+    int n = CPU_COUNT(&all), seen = 0;
+    for (int c = 0; c < CPU_SETSIZE && n > 0; c++)
+        if (CPU_ISSET(c, &all) && seen++ == k % n) {
+            CPU_ZERO(&one);
+            CPU_SET(c, &one);
+            sched_setaffinity(0, sizeof one, &one);
+            return;
+        }
+}
+
 static void *worker_main(void *arg) {
     struct worker *w = arg;
+    pin_self(w->id + (variant == V_DEDICATED || variant == V_DEDICATED_EXTRA));
     if (w->role == 2)
         deleg_host_ci(&server, interval);
     uint64_t rng = rng_seed(w->id);
@@ -233,6 +255,7 @@ static void *worker_main(void *arg) {
 
 static void *server_main(void *arg) {
     (void)arg;
+    pin_self(0);
     deleg_server_loop(&server, &server_stop);
     return NULL;
 }
@@ -254,7 +277,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: deleg_bench --variant mutex|spin|mcs|dedicated|dedicated_extra|ci "
             "--struct ctr|hmap|pq --threads T [--cs N] [--ms D | --ops N] [--interval CYCLES] "
-            "[--size N] [--think K] [--seed S] [--yield-after CYCLES] [--sample 2^k]\n");
+            "[--size N] [--think K] [--seed S] [--yield-after CYCLES] [--sample 2^k] [--pin]\n");
     exit(2);
 }
 
@@ -387,7 +410,7 @@ int main(int argc, char **argv) {
         {"cs", 1, 0, 'c'},      {"ms", 1, 0, 'm'},      {"ops", 1, 0, 'o'},
         {"interval", 1, 0, 'i'}, {"size", 1, 0, 'n'},   {"think", 1, 0, 'k'},
         {"seed", 1, 0, 'r'},    {"yield-after", 1, 0, 'y'}, {"sample", 1, 0, 'S'},
-        {0, 0, 0, 0}};
+        {"pin", 0, 0, 'P'},     {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -410,6 +433,7 @@ int main(int argc, char **argv) {
         case 'k': think = strtoull(optarg, NULL, 0); break;
         case 'r': seed = strtoull(optarg, NULL, 0); break;
         case 'y': yield_after = strtoull(optarg, NULL, 0); break;
+        case 'P': pin = 1; break;
         case 'S': sample_mask = strtoull(optarg, NULL, 0); break;
         default: usage();
         }

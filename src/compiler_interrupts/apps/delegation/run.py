@@ -221,13 +221,15 @@ def _loadavg() -> list[float] | None:
 
 def run_one(exe: Path, variant: str, struct: str, threads: int, cs: int, *, ms: int | None = None,
             ops: int | None = None, interval: int = DEFAULT_INTERVAL, size: int = 4096,
-            think: int = 0, seed: int = 1, sample: int = 8,
+            think: int = 0, seed: int = 1, sample: int = 8, pin: bool = True,
             timeout: float = 120.0) -> dict[str, Any]:
     """Run one configuration once; returns deleg_bench's JSON object (raises on failure)."""
     cmd = [str(exe), "--variant", variant, "--struct", struct, "--threads", str(threads),
            "--cs", str(cs), "--interval", str(interval), "--size", str(size),
            "--think", str(think), "--seed", str(seed), "--sample", str(sample)]
     cmd += ["--ops", str(ops)] if ops else ["--ms", str(ms or 200)]
+    if pin:
+        cmd.append("--pin")
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0, c0 = time.monotonic(), _cpu_times()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -291,11 +293,11 @@ def sweep(ns: argparse.Namespace, exes: Mapping[str, Path], log=print) -> list[d
                 exe = exes["ci"] if c["variant"] == "ci" else exes["baseline"]
                 load = _loadavg()
                 if ns.wait_idle is not None:
-                    wait_idle(ns.wait_idle)
+                    wait_idle(ns.wait_idle, ns.max_wait)
                 try:
                     res = run_one(exe, c["variant"], c["struct"], c["threads"], c["cs"],
                                   ms=ns.ms, interval=c["interval"] or ns.interval, size=ns.size,
-                                  think=ns.think, seed=ns.seed + rep)
+                                  think=ns.think, seed=ns.seed + rep, pin=ns.pin)
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:
                     log(f"error: {exc}")
                     res = {"error": str(exc)}
@@ -694,8 +696,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="private work steps between critical sections (default 0)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--wait-idle", type=float, default=None, metavar="CORES",
-                   help="before each run, wait (up to 10 s) until other processes use less "
-                        "than CORES cores (measured over 100 ms); default: do not wait")
+                   help="before each run, wait (up to --max-wait s) until other processes use "
+                        "less than CORES cores (measured over 100 ms); default: do not wait")
+    p.add_argument("--max-wait", type=float, default=10.0, metavar="S",
+                   help="longest wait for --wait-idle before running anyway (default 10 s)")
+    p.add_argument("--no-pin", dest="pin", action="store_false",
+                   help="do not pin threads to CPUs (default: thread k on CPU k mod ncpu, the "
+                        "dedicated server first, for every variant)")
     p.add_argument("--baseline-design", default="none", choices=("none", "ci", "naive"),
                    help="ci-cc design the baselines are built with (default none: no probes)")
     p.set_defaults(func=main)
@@ -745,7 +752,8 @@ def main(ns: argparse.Namespace) -> int:
         "interval_us": ns.interval / hz * 1e6 if hz else None,
         "tsc_ghz": hz / 1e9 if hz else None, "size": ns.size, "think": ns.think,
         "threads": ns.threads, "cs": ns.cs, "structs": ns.structs, "variants": ns.variants,
-        "baseline_design": ns.baseline_design, "cpu": _cpu_model(), "cores": os.cpu_count(),
+        "baseline_design": ns.baseline_design, "pin": ns.pin, "wait_idle": ns.wait_idle,
+        "cpu": _cpu_model(), "cores": os.cpu_count(),
         "platform": platform.platform(), "loadavg_start": load0, "loadavg_end": _loadavg(),
         "elapsed_s": None,
     }
