@@ -78,7 +78,7 @@ def runtime_declarations(tls_model: str = "initialexec") -> str:
     return f"""
 {budget} = external thread_local({tls_model}) global i64, align 8
 
-declare {slow}(i64) cold nounwind
+declare {slow}(i64) cold nounwind nonlazybind
 
 define internal void {PROBE_FN}(i64 %cost) alwaysinline nounwind {{
   %budget = load i64, ptr {budget}, align 8
