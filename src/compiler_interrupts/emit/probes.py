@@ -9,6 +9,8 @@ tags that make the pass idempotent).
 
 from __future__ import annotations
 
+import re
+
 from ..ir.model import Instr, Module
 from . import abi
 
@@ -69,12 +71,16 @@ def is_instrumented(module: Module) -> bool:
             or module.mentions("@" + abi.SLOW_PATH_PRESERVE))
 
 
-def runtime_declarations(tls_model: str = "initialexec") -> str:
+def runtime_declarations(tls_model: str = "initialexec", preserve_all: bool = True) -> str:
     """Top-level IR that defines the probe and declares the runtime symbols it uses.
     ``tls_model``: ``initialexec`` (any object) or ``localexec`` (objects that will be linked
-    into an executable together with the runtime: the budget is then one ``%fs:`` offset)."""
+    into an executable together with the runtime: the budget is then one ``%fs:`` offset).
+    ``preserve_all``: call the slow path with the preserve_all convention (no spills around
+    probes). Only for SSE code: the runtime saves XMM registers, not the upper halves of YMM/ZMM
+    ones that AVX code keeps live (and a handler compiled for AVX may clobber)."""
     budget = "@" + abi.BUDGET
-    slow = "preserve_allcc void @" + abi.SLOW_PATH_PRESERVE
+    slow = ("preserve_allcc void @" + abi.SLOW_PATH_PRESERVE) if preserve_all \
+        else ("void @" + abi.SLOW_PATH)
     return f"""
 {budget} = external thread_local({tls_model}) global i64, align 8
 
@@ -126,8 +132,14 @@ define internal void {RELOAD_FN}(ptr %local) alwaysinline nounwind {{
 }}"""
 
 
+def uses_wide_vectors(module: Module) -> bool:
+    """True if some function may use AVX (YMM/ZMM) registers."""
+    return any(re.search(r"[\",]\+avx", text) for text in module.attribute_groups.values()) or any(
+        '"target-features"' in f.header and "+avx" in f.header for f in module.functions)
+
+
 def add_runtime_declarations(module: Module, tls_model: str = "initialexec") -> None:
     """Append the probe definition and runtime declarations to ``module`` (once)."""
     if module.mentions(PROBE_FN):
         return
-    module.append_toplevel(runtime_declarations(tls_model))
+    module.append_toplevel(runtime_declarations(tls_model, not uses_wide_vectors(module)))
