@@ -80,6 +80,17 @@ def test_every_variant_is_correct(exes, struct):
         assert len(set(hashes.values())) == 1, hashes
 
 
+def test_ci_timers(exes):
+    # both ways of timing the host's handler serve correctly
+    for timer in ("ir", "cycles"):
+        res = run.run_one(exes["ci"], "ci", "hmap", 3, 2, ops=OPS, interval=2000, timer=timer,
+                          size=256)
+        assert res["check"] == "ok"
+        assert res["server"]["timer"] == timer
+        assert res["server"]["served"] == OPS * 2
+        assert (res["server"]["ir_interval"] > 0) == (timer == "ir")
+
+
 def test_probes_only_in_ci_build(exes):
     # the ci build's host thread is interrupted (its handler runs); the none build has no probes
     res = run.run_one(exes["none"], "ci", "ctr", 2, 1, ops=2000, interval=2000, size=64)

@@ -60,6 +60,15 @@ __thread int deleg_tls_deferred __attribute__((tls_model("initial-exec")));
 #define tls_deferred deleg_tls_deferred
 static __thread int tls_ci_registered;
 
+/* Timing of the CI handler (see deleg_host_ci_mode).  IR mode with a controller: every
+ * DELEG_CAL_CALLS handler calls, one clock read measures the average period and scales the IR
+ * interval towards the target. */
+#define DELEG_CAL_CALLS 32
+static __thread int tls_target;    /* target period, TSC cycles */
+static __thread int tls_ir;        /* current IR interval; 0: runtime cycles mode */
+static __thread unsigned tls_cal_calls;
+static __thread uint64_t tls_cal_t0;
+
 static void *alloc_lines(size_t n, size_t size) {
     void *p = NULL;
     if (posix_memalign(&p, DELEG_LINE, n * size) != 0)
@@ -203,11 +212,52 @@ void deleg_host(struct deleg_server *s) {
     host_add(s);
 }
 
-void deleg_host_ci(struct deleg_server *s, int cycles) {
+void deleg_host_ci_mode(struct deleg_server *s, int cycles, int mode) {
     deleg_host(s);
-    if (!tls_ci_registered) {
-        register_ci(0, cycles, deleg_ci_handler);
-        tls_ci_registered = 1;
+    if (tls_ci_registered)
+        return;
+    tls_target = cycles > 0 ? cycles : 1;
+    if (mode == DELEG_TIMER_CYCLES) {
+        tls_ir = 0;
+        register_ci(0, tls_target, deleg_ci_handler);
+    } else {
+        tls_ir = tls_target / 4 > 16 ? tls_target / 4 : 16; /* first guess: 4 cycles/instr */
+        tls_cal_calls = 0;
+        tls_cal_t0 = deleg_now();
+        register_ci(tls_ir, 0, deleg_ci_handler);
+    }
+    tls_ci_registered = 1;
+}
+
+void deleg_host_ci(struct deleg_server *s, int cycles) {
+    deleg_host_ci_mode(s, cycles, DELEG_TIMER_IR);
+}
+
+int deleg_ci_ir_interval(void) { return tls_ir; }
+
+/* IR-mode controller: called at every handler entry. */
+static void retune(void) {
+    if (++tls_cal_calls < DELEG_CAL_CALLS)
+        return;
+    uint64_t now = deleg_now();
+    double period = (double)(now - tls_cal_t0) / DELEG_CAL_CALLS;
+    tls_cal_calls = 0;
+    tls_cal_t0 = now;
+    if (period > 8.0 * tls_target)
+        return; /* preempted (or a long uninstrumented call) in the window: no information */
+    double want = (double)tls_ir * tls_target / period;
+    if (want > 2.0 * tls_ir)
+        want = 2.0 * tls_ir;
+    if (want < 0.5 * tls_ir)
+        want = 0.5 * tls_ir;
+    if (want < 16)
+        want = 16;
+    if (want > (double)(1 << 30))
+        want = (double)(1 << 30);
+    int ir = (int)want;
+    if (ir - tls_ir > tls_ir / 16 || tls_ir - ir > tls_ir / 16) {
+        tls_ir = ir;
+        register_ci(ir, 0, deleg_ci_handler); /* allowed inside the handler */
     }
 }
 
@@ -222,6 +272,7 @@ void deleg_unhost(struct deleg_server *s) {
     if (tls_nhosted == 0 && tls_ci_registered) {
         deregister_ci();
         tls_ci_registered = 0;
+        tls_ir = 0;
     }
 }
 
@@ -237,6 +288,8 @@ void deleg_ci_handler(long ic) {
     (void)ic;
     if (tls_nhosted == 0)
         return;
+    if (tls_ir)
+        retune();
     for (int i = 0; i < tls_nhosted; i++)
         tls_hosted[i]->stats.handler_calls++;
     if (tls_busy) { /* inside deleg_local()/deleg_poll(): serve at its end */

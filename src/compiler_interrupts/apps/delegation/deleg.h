@@ -19,8 +19,8 @@
  * Who serves:
  *   deleg_server_loop()  a dedicated thread spinning on deleg_serve() (FFWD);
  *   deleg_host_ci()      the calling thread becomes the host and registers deleg_ci_handler()
- *                        as its Compiler-Interrupt handler: every few microseconds of its own
- *                        work, the handler runs one serving pass.  The host executes its own
+ *                        as its Compiler-Interrupt handler: about every `cycles` TSC cycles of
+ *                        its own work, the handler runs one serving pass.  The host executes its own
  *                        operations with deleg_local() (no message, no lock); a handler that
  *                        falls due inside deleg_local() is deferred to its end, so the host's
  *                        own critical section is never interleaved with a delegated one.
@@ -116,11 +116,24 @@ int deleg_serve(struct deleg_server *s);
 /* Dedicated server: host `s` on the calling thread and serve until *stop becomes nonzero. */
 void deleg_server_loop(struct deleg_server *s, const int *stop);
 
-/* Host `s` on the calling thread without registering anything (serve with deleg_serve() or
- * deleg_ci_handler()); deleg_host_ci() also registers deleg_ci_handler() as the thread's CI
- * handler, firing about every `cycles` TSC cycles. */
+/* Host `s` on the calling thread without registering anything (serve with deleg_poll() or
+ * deleg_ci_handler()). */
 void deleg_host(struct deleg_server *s);
+
+/* Host `s` on the calling thread and register deleg_ci_handler() as its CI handler, aiming at
+ * one call every `cycles` TSC cycles (start to start).  Two ways to time it:
+ *   DELEG_TIMER_IR (default of deleg_host_ci): the runtime's IR mode (no clock read on the
+ *     interrupt path); the handler reads the TSC once every 32 calls and rescales the IR
+ *     interval so that the average period matches `cycles` (windows with a preemption are
+ *     ignored);
+ *   DELEG_TIMER_CYCLES: the runtime's cycles mode (two TSC reads per interrupt).
+ * A thread registers once: hosting more servers reuses the first registration. */
+enum { DELEG_TIMER_IR = 0, DELEG_TIMER_CYCLES = 1 };
 void deleg_host_ci(struct deleg_server *s, int cycles);
+void deleg_host_ci_mode(struct deleg_server *s, int cycles, int mode);
+/* The calling thread's current IR interval (DELEG_TIMER_IR), else 0. */
+int deleg_ci_ir_interval(void);
+
 /* Stop hosting `s` on the calling thread (deregisters the CI handler if no server is left). */
 void deleg_unhost(struct deleg_server *s);
 

@@ -3,7 +3,7 @@
  *
  *   deleg_bench --variant V --struct S --threads T [--cs N] [--ms D | --ops N]
  *               [--interval CYCLES] [--size N] [--think K] [--seed S] [--yield-after CYCLES]
- *               [--sample N] [--pin]
+ *               [--sample N] [--pin] [--timer ir|cycles] [--ir-interval N]
  *
  * Variants (T = threads the variant runs; "workers" do the benchmark's operations):
  *   mutex            T workers, a pthread mutex around each critical section
@@ -13,8 +13,10 @@
  *                    server reserves one of the T threads/cores (T >= 2)
  *   dedicated_extra  T workers + 1 extra server thread (FFWD's own convention: T+1 threads)
  *   ci               T workers; worker 0 hosts the server in its Compiler-Interrupt handler
- *                    (fires about every --interval TSC cycles) and runs its own operations
- *                    directly (deleg_local); workers 1..T-1 delegate to it
+ *                    (fires about every --interval TSC cycles, timed as --timer says: the
+ *                    runtime's IR mode plus a TSC controller in the handler (default), or the
+ *                    runtime's cycles mode) and runs its own operations directly
+ *                    (deleg_local); workers 1..T-1 delegate to it
  *
  * Structures: ctr (counter array, fetch-and-add), hmap (hash map: half lookups, half adds),
  * pq (priority queue, push + pop-min pairs).  --cs is the critical-section size: elementary
@@ -89,6 +91,9 @@ static enum structure structure = S_CTR;
 static int threads = 1, nworkers, nclients;
 static uint64_t cs = 1, duration_ms = 200, nops = 0, size = 4096, think = 0, seed = 1;
 static int interval = 4000;
+static int timer_mode = DELEG_TIMER_IR; /* --timer ir|cycles: see deleg_host_ci_mode() */
+static int ir_interval = 0; /* --ir-interval N: fixed IR interval, no controller (experiments) */
+static int final_ir;        /* the host's IR interval at the end */
 static uint64_t yield_after = 10000;
 static int pin = 0; /* --pin: thread k of the run on CPU k mod ncpu (server thread first) */
 static uint64_t sample_mask = 8; /* --sample N, then N - 1: time operation i if !(i & mask) */
@@ -205,8 +210,11 @@ static void pin_self(int k) {
 static void *worker_main(void *arg) {
     struct worker *w = arg;
     pin_self(w->id + (variant == V_DEDICATED || variant == V_DEDICATED_EXTRA));
-    if (w->role == 2)
-        deleg_host_ci(&server, interval);
+    if (w->role == 2) {
+        deleg_host_ci_mode(&server, interval, timer_mode);
+        if (ir_interval > 0)
+            register_ci(ir_interval, 0, deleg_ci_handler); /* fixed IR interval (experiments) */
+    }
     uint64_t rng = rng_seed(w->id);
     uint64_t *hist = w->hist;
     __atomic_add_fetch(&ready, 1, __ATOMIC_ACQ_REL);
@@ -248,6 +256,7 @@ static void *worker_main(void *arg) {
                 deleg_relax();
         }
         w->ci_calls = ci_handler_calls();
+        final_ir = deleg_ci_ir_interval();
         deleg_unhost(&server);
     }
     return NULL;
@@ -277,7 +286,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: deleg_bench --variant mutex|spin|mcs|dedicated|dedicated_extra|ci "
             "--struct ctr|hmap|pq --threads T [--cs N] [--ms D | --ops N] [--interval CYCLES] "
-            "[--size N] [--think K] [--seed S] [--yield-after CYCLES] [--sample 2^k] [--pin]\n");
+            "[--size N] [--think K] [--seed S] [--yield-after CYCLES] [--sample 2^k] [--pin] [--timer ir|cycles]\n");
     exit(2);
 }
 
@@ -410,7 +419,8 @@ int main(int argc, char **argv) {
         {"cs", 1, 0, 'c'},      {"ms", 1, 0, 'm'},      {"ops", 1, 0, 'o'},
         {"interval", 1, 0, 'i'}, {"size", 1, 0, 'n'},   {"think", 1, 0, 'k'},
         {"seed", 1, 0, 'r'},    {"yield-after", 1, 0, 'y'}, {"sample", 1, 0, 'S'},
-        {"pin", 0, 0, 'P'},     {0, 0, 0, 0}};
+        {"pin", 0, 0, 'P'},     {"ir-interval", 1, 0, 'I'},
+        {"timer", 1, 0, 'T'},   {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -434,6 +444,15 @@ int main(int argc, char **argv) {
         case 'r': seed = strtoull(optarg, NULL, 0); break;
         case 'y': yield_after = strtoull(optarg, NULL, 0); break;
         case 'P': pin = 1; break;
+        case 'I': ir_interval = atoi(optarg); break;
+        case 'T':
+            if (!strcmp(optarg, "ir"))
+                timer_mode = DELEG_TIMER_IR;
+            else if (!strcmp(optarg, "cycles"))
+                timer_mode = DELEG_TIMER_CYCLES;
+            else
+                usage();
+            break;
         case 'S': sample_mask = strtoull(optarg, NULL, 0); break;
         default: usage();
         }
@@ -571,10 +590,12 @@ int main(int argc, char **argv) {
         printf("\"server\": {\"served\": %" PRIu64 ", \"passes\": %" PRIu64
                ", \"batches\": %" PRIu64 ", \"handler_calls\": %" PRIu64
                ", \"handler_deferred\": %" PRIu64 ", \"wakes\": %" PRIu64
-               ", \"ci_handler_calls\": %ld}, ",
+               ", \"ci_handler_calls\": %ld, \"timer\": \"%s\", \"ir_interval\": %d}, ",
                server.stats.served, server.stats.passes, server.stats.batches,
                server.stats.handler_calls, server.stats.handler_deferred, server.stats.wakes,
-               variant == V_CI ? workers[0].ci_calls : 0L);
+               variant == V_CI ? workers[0].ci_calls : 0L,
+               ir_interval > 0 ? "fixed-ir" : timer_mode == DELEG_TIMER_IR ? "ir" : "cycles",
+               ir_interval > 0 ? ir_interval : final_ir);
     }
     print_hist("hist_client", 0, 1);
     printf(", ");

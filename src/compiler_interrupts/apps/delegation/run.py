@@ -45,7 +45,7 @@ HEADERS = ("deleg.h", "ds.h", "locks.h")
 
 #: Default CI interval in TSC cycles (see summary.md's "interval" section and the README of the
 #: results): ~1.5 us at 2.6 GHz.
-DEFAULT_INTERVAL = 4000
+DEFAULT_INTERVAL = 2000
 HEADLINE_THREADS = 2
 TARGET_THREADS = (2, 4)
 
@@ -129,6 +129,8 @@ def run_metrics(r: Mapping[str, Any]) -> dict[str, Any]:
         m["served"] = s["served"]
         if r["variant"] == "ci":
             m["handler_calls"] = s["ci_handler_calls"]
+            m["handler_calls_per_ms"] = s["ci_handler_calls"] / r["seconds"] / 1e3
+            m["ir_interval"] = s.get("ir_interval")
             m["served_per_handler_call"] = (s["served"] / s["ci_handler_calls"]
                                             if s["ci_handler_calls"] else None)
             m["host_share"] = ops[0] / sum(ops) if sum(ops) else None
@@ -155,7 +157,8 @@ def aggregate(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
     out["other_load"] = _median(r.get("other_load") for r in runs)
     for key in ("p50_us", "p99_us", "p50_all_us", "p99_all_us", "mops_per_cpu_s", "cpu_seconds",
-                "fairness", "served_per_handler_call", "host_share", "handler_calls"):
+                "fairness", "served_per_handler_call", "host_share", "handler_calls",
+                "handler_calls_per_ms", "ir_interval"):
         vals = [m.get(key) for m in ms]
         if any(v is not None for v in vals):
             out[key] = _median(vals)
@@ -220,12 +223,13 @@ def _loadavg() -> list[float] | None:
 
 
 def run_one(exe: Path, variant: str, struct: str, threads: int, cs: int, *, ms: int | None = None,
-            ops: int | None = None, interval: int = DEFAULT_INTERVAL, size: int = 4096,
+            ops: int | None = None, interval: int = DEFAULT_INTERVAL, timer: str = "ir",
+            size: int = 4096,
             think: int = 0, seed: int = 1, sample: int = 8, pin: bool = True,
             timeout: float = 120.0) -> dict[str, Any]:
     """Run one configuration once; returns deleg_bench's JSON object (raises on failure)."""
     cmd = [str(exe), "--variant", variant, "--struct", struct, "--threads", str(threads),
-           "--cs", str(cs), "--interval", str(interval), "--size", str(size),
+           "--cs", str(cs), "--interval", str(interval), "--timer", timer, "--size", str(size),
            "--think", str(think), "--seed", str(seed), "--sample", str(sample)]
     cmd += ["--ops", str(ops)] if ops else ["--ms", str(ms or 200)]
     if pin:
@@ -253,11 +257,14 @@ def plan(ns: argparse.Namespace) -> list[dict[str, Any]]:
     cfgs: list[dict[str, Any]] = []
     variants = list(ns.variants)
 
-    def add(struct: str, cs: int, threads: int, variant: str, interval: int, tag: str) -> None:
+    def add(struct: str, cs: int, threads: int, variant: str, interval: int, tag: str,
+            timer: str | None = None) -> None:
         if variant == "dedicated" and threads < 2:
             return
+        ci = variant == "ci"
         cfgs.append(dict(variant=variant, struct=struct, cs=cs, threads=threads,
-                         interval=interval if variant == "ci" else 0, tag=tag))
+                         interval=interval if ci else 0, timer=(timer or ns.timer) if ci else "",
+                         tag=tag))
 
     for struct in ns.structs:
         css = ns.cs if struct == "ctr" else ns.cs[:1]
@@ -267,17 +274,19 @@ def plan(ns: argparse.Namespace) -> list[dict[str, Any]]:
                     if v in EXTRA_VARIANTS and struct != "ctr":
                         continue
                     add(struct, cs, t, v, ns.interval, "main")
-    for iv in ns.intervals or ():
-        if iv == ns.interval:
-            continue
-        for t in TARGET_THREADS:
-            if t in ns.threads or not ns.quick:
-                add("ctr", ns.cs[0], t, "ci", iv, "interval")
+    if "ci" in variants:
+        for iv in ns.intervals or ():
+            for t in TARGET_THREADS:
+                if iv != ns.interval:
+                    add("ctr", ns.cs[0], t, "ci", iv, "interval")
+                if ns.timer_compare:  # the other way of timing the handler, same interval
+                    add("ctr", ns.cs[0], t, "ci", iv, "timer",
+                        timer="cycles" if ns.timer == "ir" else "ir")
     return cfgs
 
 
 def _key(c: Mapping[str, Any]) -> tuple:
-    return (c["variant"], c["struct"], c["cs"], c["threads"], c["interval"])
+    return (c["variant"], c["struct"], c["cs"], c["threads"], c["interval"], c["timer"])
 
 
 def sweep(ns: argparse.Namespace, exes: Mapping[str, Path], log=print) -> list[dict[str, Any]]:
@@ -296,7 +305,8 @@ def sweep(ns: argparse.Namespace, exes: Mapping[str, Path], log=print) -> list[d
                     wait_idle(ns.wait_idle, ns.max_wait)
                 try:
                     res = run_one(exe, c["variant"], c["struct"], c["threads"], c["cs"],
-                                  ms=ns.ms, interval=c["interval"] or ns.interval, size=ns.size,
+                                  ms=ns.ms, interval=c["interval"] or ns.interval,
+                                  timer=c["timer"] or "ir", size=ns.size,
                                   think=ns.think, seed=ns.seed + rep, pin=ns.pin)
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:
                     log(f"error: {exc}")
@@ -319,10 +329,10 @@ def summarize(raw: Sequence[Mapping[str, Any]], ns: argparse.Namespace,
         groups.setdefault(tuple(r["key"]), []).append(r)
     configs = []
     for key, runs in groups.items():
-        variant, struct, cs, threads, interval = key
+        variant, struct, cs, threads, interval, timer = key
         agg = aggregate(runs)
         agg.update(variant=variant, struct=struct, cs=cs, threads=threads,
-                   interval=interval or None, tag=runs[0]["tag"],
+                   interval=interval or None, timer=timer or None, tag=runs[0]["tag"],
                    workers=runs[0]["workers"], server_threads=runs[0]["server_threads"])
         configs.append(agg)
     configs.sort(key=lambda c: (c["tag"], c["struct"], c["cs"], c["variant"], c["threads"],
@@ -391,7 +401,14 @@ def summarize(raw: Sequence[Mapping[str, Any]], ns: argparse.Namespace,
         "targets": targets,
         "configs": configs,
         "interval_sweep": [c for c in configs if c["variant"] == "ci" and c["struct"] == "ctr"
-                           and c["cs"] == cs0 and c["threads"] in TARGET_THREADS],
+                           and c["cs"] == cs0 and c["threads"] in TARGET_THREADS
+                           and c["tag"] != "timer" and c["timer"] == ns.timer],
+        "timer_compare": [c for c in configs if c["variant"] == "ci" and c["struct"] == "ctr"
+                          and c["cs"] == cs0 and c["threads"] in TARGET_THREADS
+                          and (c["tag"] == "timer" or (
+                              c["tag"] != "timer" and any(
+                                  d["tag"] == "timer" and d["interval"] == c["interval"]
+                                  and d["threads"] == c["threads"] for d in configs)))],
         "noise": noise,
         "errors": errors,
         "meta": dict(meta),
@@ -416,7 +433,9 @@ def markdown(s: Mapping[str, Any]) -> str:
         f"{_f(s['noise']['loadavg_1min_max'])} (median {_f(s['noise']['loadavg_1min_median'])}).  ",
         f"{meta.get('runs')} interleaved runs of {meta.get('ms')} ms per configuration; medians "
         f"(min..max in brackets).  CI interval {meta.get('interval')} TSC cycles "
-        f"(~{_f(meta.get('interval_us'))} us).  Baselines built with `--ci-design="
+        f"(~{_f(meta.get('interval_us'))} us), timer `{meta.get('timer')}` (ir: the runtime's "
+        f"IR mode with a TSC controller in the handler; cycles: the runtime's cycles mode).  "
+        f"Threads pinned: {meta.get('pin')}.  Baselines built with `--ci-design="
         f"{meta.get('baseline_design')}`, `ci` with `--ci-design=ci`.",
         "",
         f"## Fetch-and-add array, critical section {s['headline']['cs']}, "
@@ -490,6 +509,15 @@ def markdown(s: Mapping[str, Any]) -> str:
             lines.append(f"| {c['threads']} | {c['interval']} | {_f(us)} | {_f(c['mops'])} | "
                          f"{_f(c.get('p50_us'), 3)} | {_f(c.get('p99_us'), 3)} | "
                          f"{_f(c.get('served_per_handler_call'))} | {_f(c.get('host_share'))} |")
+    if s.get("timer_compare"):
+        lines += ["", "## Timing the CI handler (fetch-and-add, ci variant)", "",
+                  "| threads | interval cycles | timer | Mops/s | client p50 us | client p99 us | "
+                  "handler calls per ms |",
+                  "|---:|---:|---|---:|---:|---:|---:|"]
+        for c in sorted(s["timer_compare"], key=lambda c: (c["threads"], c["interval"] or 0,
+                                                           c["timer"] or "")):
+            lines.append(f"| {c['threads']} | {c['interval']} | {c['timer']} | {_f(c['mops'])} | "
+                         f"{_f(c.get('p50_us'), 3)} | {_f(c.get('p99_us'), 3)} | {_f(c.get('handler_calls_per_ms'), 0)} |")
     n = s["noise"]
     lines += ["", "## Noise", "",
               f"Per-configuration spread (max-min)/median of throughput: median "
@@ -687,6 +715,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="duration of one run in ms (default 300; --quick 150)")
     p.add_argument("--interval", type=int, default=DEFAULT_INTERVAL,
                    help=f"CI interval of the ci variant in TSC cycles (default {DEFAULT_INTERVAL})")
+    p.add_argument("--timer", choices=("ir", "cycles"), default="ir",
+                   help="how the ci host times its handler: ir (default) = the runtime's IR "
+                        "mode with a TSC controller in the handler (one clock read per 32 "
+                        "calls); cycles = the runtime's cycles mode (clock reads per interrupt)")
+    p.add_argument("--timer-compare", action=argparse.BooleanOptionalAction, default=None,
+                   help="also run the ci variant with the other --timer at each --intervals "
+                        "value (default: on without --quick)")
     p.add_argument("--intervals", type=_csv(int, allow_empty=True), default=None,
                    help="also run the ci variant at these intervals at 2 and 4 threads ('none': "
                         "skip; default 1000,2000,8000,16000; --quick none)")
@@ -718,7 +753,9 @@ def _fill_defaults(ns: argparse.Namespace) -> None:
     ns.runs = ns.runs or 5
     ns.ms = ns.ms or (150 if q else 300)
     if ns.intervals is None:
-        ns.intervals = [] if q else [1000, 2000, 8000, 16000]
+        ns.intervals = [] if q else [500, 1000, 2000, 4000, 8000]
+    if ns.timer_compare is None:
+        ns.timer_compare = not q
     bad = [v for v in ns.variants if v not in (*VARIANTS, *EXTRA_VARIANTS)]
     bad += [s for s in ns.structs if s not in STRUCTS]
     if bad:
@@ -749,6 +786,7 @@ def main(ns: argparse.Namespace) -> int:
         "command": "python -m compiler_interrupts app delegation " + " ".join(sys.argv[3:])
         if sys.argv[1:3] == ["app", "delegation"] else " ".join(sys.argv),
         "quick": ns.quick, "runs": ns.runs, "ms": ns.ms, "interval": ns.interval,
+        "timer": ns.timer,
         "interval_us": ns.interval / hz * 1e6 if hz else None,
         "tsc_ghz": hz / 1e9 if hz else None, "size": ns.size, "think": ns.think,
         "threads": ns.threads, "cs": ns.cs, "structs": ns.structs, "variants": ns.variants,
