@@ -193,23 +193,22 @@ int deleg_serve(struct deleg_server *s) {
     return served;
 }
 
-static void host_add(struct deleg_server *s) {
+void deleg_host(struct deleg_server *s) {
     for (int i = 0; i < tls_nhosted; i++)
         if (tls_hosted[i] == s)
-            return;
-    if (tls_nhosted < DELEG_MAX_HOSTED) {
-        __atomic_store_n(&s->host, 1, __ATOMIC_SEQ_CST);
-        FENCE();
-        tls_hosted[tls_nhosted++] = s; /* visible to this thread's handler only now */
-    }
-}
-
-void deleg_host(struct deleg_server *s) {
-    /* Take over whatever the previous host answered: the answered toggles live in shared
-     * memory (s->answered), handed over by the release/acquire on s->host. */
-    while (__atomic_load_n(&s->host, __ATOMIC_ACQUIRE))
+            return; /* already ours */
+    if (tls_nhosted >= DELEG_MAX_HOSTED)
+        abort();
+    /* Become the host once the previous one let go; the answered toggles (s->answered) and
+     * the statistics are handed over by the acquire here and the release in deleg_unhost. */
+    int expected = 0;
+    while (!__atomic_compare_exchange_n(&s->host, &expected, 1, 0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED)) {
+        expected = 0;
         deleg_relax();
-    host_add(s);
+    }
+    FENCE();
+    tls_hosted[tls_nhosted++] = s; /* visible to this thread's handler only now */
 }
 
 void deleg_host_ci_mode(struct deleg_server *s, int cycles, int mode) {

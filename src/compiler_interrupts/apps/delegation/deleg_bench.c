@@ -90,7 +90,7 @@ static enum variant variant = V_MUTEX;
 static enum structure structure = S_CTR;
 static int threads = 1, nworkers, nclients;
 static uint64_t cs = 1, duration_ms = 200, nops = 0, size = 4096, think = 0, seed = 1;
-static int interval = 4000;
+static int interval = 2000;
 static int timer_mode = DELEG_TIMER_IR; /* --timer ir|cycles: see deleg_host_ci_mode() */
 static int ir_interval = 0; /* --ir-interval N: fixed IR interval, no controller (experiments) */
 static int final_ir;        /* the host's IR interval at the end */

@@ -699,7 +699,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="fetch-and-add only, critical section 1, threads 1,2,4, 5 runs of "
                         "150 ms (under a minute)")
     p.add_argument("--out", type=Path, default=None,
-                   help="output directory (default delegation-results/<timestamp>)")
+                   help="output directory (default bench-results/delegation-<timestamp>)")
     p.add_argument("--threads", type=_csv(int), default=None,
                    help="thread counts (default 1,2,3,4; --quick 1,2,4)")
     p.add_argument("--cs", type=_csv(int), default=None,
@@ -763,7 +763,7 @@ def _fill_defaults(ns: argparse.Namespace) -> None:
     if ns.size < 2 or ns.size & (ns.size - 1):
         raise SystemExit("error: --size must be a power of two")
     if ns.out is None:
-        ns.out = Path("delegation-results") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        ns.out = Path("bench-results") / ("delegation-" + _dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
 
 
 def main(ns: argparse.Namespace) -> int:
