@@ -193,7 +193,6 @@ def _probes_in_brackets(fn: Function) -> set[int]:
     """ids of probe instructions that may run while a bracket is open (forward may-analysis)."""
     if not any(ins.callee in BRACKET_OPEN for b in fn.blocks for ins in b.instrs):
         return set()
-    bmap = fn.block_map()
     preds: dict[str, list[str]] = {b.label: [] for b in fn.blocks}
     for b in fn.blocks:
         for s_ in b.successors:
@@ -219,7 +218,6 @@ def _probes_in_brackets(fn: Function) -> set[int]:
             if out_depth.get(b.label, -1) != d:
                 out_depth[b.label] = d
                 changed = True
-    del bmap
     return inside
 
 
@@ -232,6 +230,7 @@ def _rewrite_probes(fn: Function, fail_ret: str, namer: _Namer, stats: dict) -> 
     if bracketed:
         stats["bracketed_probes"] = stats.get("bracketed_probes", 0) + len(bracketed)
     fail_label = namer("fail")
+    bmap = {b.label: b for b in fn.blocks}
     new_blocks: list[Block] = []
     entry_chain: set[int] = set()
     for bi, blk in enumerate(fn.blocks):
@@ -267,7 +266,6 @@ def _rewrite_probes(fn: Function, fail_ret: str, namer: _Namer, stats: dict) -> 
             first = False
         if not first:
             # The original terminator now ends `cur`: successors' PHIs must name it.
-            bmap = {b.label: b for b in fn.blocks}
             for succ in set(cur.successors):
                 if succ in bmap:
                     _phi_relabel(bmap[succ], blk.label, cur.label)
@@ -423,8 +421,7 @@ def finish(text: str, stats: dict | None = None, arch: str | None = None) -> str
     namer = _Namer()
     fns = module.functions
     status_names = {f.name for f in fns if is_status_header(f.header)}
-    parallel = any(PARALLEL_FOR + "(" in ins.text for f in fns for b in f.blocks
-                   for ins in b.instrs if ins.opcode == "call")
+    parallel = f"call void {PARALLEL_FOR}(" in text
     for fn in fns:
         bare = _bare(fn.name)
         if fn.name in status_names:
