@@ -359,6 +359,24 @@ def summarize(raw: Sequence[Mapping[str, Any]], ns: argparse.Namespace,
     headline = {v: brief(find(v, HEADLINE_THREADS)) for v in variants_all}
     by_threads = {v: {str(t): brief(find(v, t)) for t in ns.threads if find(v, t)}
                   for v in variants_all}
+    # per-round throughputs of the main configurations, for paired comparisons: the runs of one
+    # round of the same (structure, cs, threads) are adjacent in time
+    per_rep: dict[tuple, dict[int, float]] = {}
+    for r in raw:
+        if "error" not in r and r.get("tag") == "main":
+            per_rep.setdefault((r["variant"], r["struct"], r["cs"], r["threads"]), {})[
+                r["rep"]] = float(r["mops"])
+
+    def paired(a: str, b: str, t: int) -> dict[str, Any] | None:
+        ra, rb = per_rep.get((a, "ctr", cs0, t), {}), per_rep.get((b, "ctr", cs0, t), {})
+        reps = sorted(set(ra) & set(rb))
+        ratios = [ra[i] / rb[i] for i in reps if rb[i] > 0]
+        if not ratios:
+            return None
+        return {"median_ratio": statistics.median(ratios),
+                "min_ratio": min(ratios), "max_ratio": max(ratios),
+                "rounds_won": sum(1 for x in ratios if x > 1.0), "rounds": len(ratios)}
+
     targets = {}
     for t in TARGET_THREADS:
         ci, mu, sp, de = (find(v, t) for v in ("ci", "mutex", "spin", "dedicated"))
@@ -376,6 +394,7 @@ def summarize(raw: Sequence[Mapping[str, Any]], ns: argparse.Namespace,
             "ci_p99_us": ci.get("p99_us"), "dedicated_p99_us": de.get("p99_us"),
             "p99_ratio": p99r,
             "p99_within_3x": p99r is not None and p99r <= 3.0,
+            "paired": {f"ci_vs_{b}": paired("ci", b, t) for b in ("mutex", "spin", "dedicated")},
         }
     spreads = [c["spread"] for c in main if c.get("spread") is not None]
     loads = [r["loadavg"][0] for r in raw if r.get("loadavg")]
@@ -428,7 +447,8 @@ def markdown(s: Mapping[str, Any]) -> str:
         "# Delegation on a shared thread (FFWD with Compiler Interrupts)",
         "",
         f"Command: `{meta.get('command')}`  ",
-        f"Machine: {meta.get('cpu')}, {meta.get('cores')} cores, TSC {_f(meta.get('tsc_ghz'))} GHz; "
+        f"Machine: {meta.get('cpu')}, {meta.get('cores')} cores, "
+        f"TSC {_f(meta.get('tsc_ghz'))} GHz; "
         f"load average during the runs {_f(s['noise']['loadavg_1min_min'])}.."
         f"{_f(s['noise']['loadavg_1min_max'])} (median {_f(s['noise']['loadavg_1min_median'])}).  ",
         f"{meta.get('runs')} interleaved runs of {meta.get('ms')} ms per configuration; medians "
@@ -462,6 +482,17 @@ def markdown(s: Mapping[str, Any]) -> str:
                      f"{yes[g['ci_above_mutex']]} | {yes[g['ci_above_spin']]} | "
                      f"{_f(g['ci_over_dedicated'])} {yes[g['ci_within_20pct_of_dedicated']]} | "
                      f"{_f(g['p99_ratio'])} {yes[g['p99_within_3x']]} |")
+    lines += ["", "Paired per round (the runs of one round are adjacent in time): median ratio "
+              "ci / baseline [min..max], rounds ci was ahead.", "",
+              "| threads | ci / mutex | ci / spin | ci / dedicated |", "|---:|---|---|---|"]
+    for t, g in s["targets"].items():
+        cells = []
+        for b in ("mutex", "spin", "dedicated"):
+            pr = g.get("paired", {}).get(f"ci_vs_{b}")
+            cells.append("-" if not pr else
+                         f"{_f(pr['median_ratio'])} [{_f(pr['min_ratio'])}..{_f(pr['max_ratio'])}]"
+                         f", {pr['rounds_won']}/{pr['rounds']}")
+        lines.append(f"| {t} | " + " | ".join(cells) + " |")
     threads = sorted({int(t) for v in s["by_threads"].values() for t in v})
     lines += ["", "## Throughput vs threads (fetch-and-add, Mops/s, median [min..max])", "",
               "| variant | " + " | ".join(f"{t} thr" for t in threads) + " |",
@@ -517,7 +548,8 @@ def markdown(s: Mapping[str, Any]) -> str:
         for c in sorted(s["timer_compare"], key=lambda c: (c["threads"], c["interval"] or 0,
                                                            c["timer"] or "")):
             lines.append(f"| {c['threads']} | {c['interval']} | {c['timer']} | {_f(c['mops'])} | "
-                         f"{_f(c.get('p50_us'), 3)} | {_f(c.get('p99_us'), 3)} | {_f(c.get('handler_calls_per_ms'), 0)} |")
+                         f"{_f(c.get('p50_us'), 3)} | {_f(c.get('p99_us'), 3)} | "
+                         f"{_f(c.get('handler_calls_per_ms'), 0)} |")
     n = s["noise"]
     lines += ["", "## Noise", "",
               f"Per-configuration spread (max-min)/median of throughput: median "
@@ -526,6 +558,22 @@ def markdown(s: Mapping[str, Any]) -> str:
               f"worst {_f(n['other_load_max'])}) of {meta.get('cores')} while ours ran; the "
               f"1-minute load average ranged {_f(n['loadavg_1min_min'])}.."
               f"{_f(n['loadavg_1min_max'])}.", ""]
+    lines += ["## Definitions", "",
+              "- *threads*: software threads of the variant.  mutex/spin/mcs/ci: that many "
+              "workers.  dedicated: one server thread + threads-1 workers (it reserves one of "
+              "the cores, so it starts at 2).  dedicated_extra: FFWD's own convention, "
+              "threads workers + 1 extra server thread.",
+              "- *Mops/s*: operations (critical sections) completed by all workers per second "
+              "of wall-clock time -- the useful work of all threads; a server thread does none "
+              "of its own.  *ops per thread*: per worker, from the median run (ci: the host "
+              "first).  *Mops per CPU-s*: the same operations per CPU-second the process used.",
+              "- *client latency*: one critical section as seen by its caller (lock wait + "
+              "critical section, or request round trip), one operation in 8 timed with the "
+              "TSC; for ci only the delegating workers (the host runs its own operations "
+              "locally in ~0.01-0.03 us).  p50/p99 per run, median over runs.",
+              "- *paired*: the runs of one round for the same structure/size/threads are "
+              "adjacent in time, so their ratio is less exposed to the machine's load drifting "
+              "than the ratio of medians.", ""]
     if s["errors"]:
         lines += ["## Errors", ""] + [f"- `{e.splitlines()[0]}`" for e in s["errors"]] + [""]
     return "\n".join(lines)
@@ -763,7 +811,8 @@ def _fill_defaults(ns: argparse.Namespace) -> None:
     if ns.size < 2 or ns.size & (ns.size - 1):
         raise SystemExit("error: --size must be a power of two")
     if ns.out is None:
-        ns.out = Path("bench-results") / ("delegation-" + _dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        ns.out = Path("bench-results") / f"delegation-{stamp}"
 
 
 def main(ns: argparse.Namespace) -> int:
@@ -806,3 +855,28 @@ def main(ns: argparse.Namespace) -> int:
     print(f"wrote {out / 'summary.json'}, {out / 'summary.md'} "
           f"({summary['meta']['elapsed_s']} s)")
     return 1 if summary["errors"] else 0
+
+
+def redo(out_dir: str | Path) -> int:
+    """Recompute summary.json/summary.md and the plots of a finished run from runs.jsonl."""
+    out = Path(out_dir)
+    raw = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines() if line]
+    old = json.loads((out / "summary.json").read_text())
+    meta = old["meta"]
+    ns = argparse.Namespace(threads=meta["threads"], cs=meta["cs"], structs=meta["structs"],
+                            variants=meta["variants"], timer=meta.get("timer", "ir"),
+                            interval=meta["interval"])
+    summary = summarize(raw, ns, meta)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (out / "summary.md").write_text(markdown(summary))
+    for m in plots(summary, raw, out):
+        print(m)
+    return 0
+
+
+if __name__ == "__main__":  # python -m compiler_interrupts.apps.delegation.run DIR
+    if len(sys.argv) != 2:
+        print("usage: python -m compiler_interrupts.apps.delegation.run RESULTS_DIR  "
+              "(recompute the summary and plots from runs.jsonl)", file=sys.stderr)
+        raise SystemExit(2)
+    raise SystemExit(redo(sys.argv[1]))
