@@ -3,7 +3,7 @@
  *
  *   deleg_bench --variant V --struct S --threads T [--cs N] [--ms D | --ops N]
  *               [--interval CYCLES] [--size N] [--think K] [--seed S] [--yield-after CYCLES]
- *               [--sample N] [--pin] [--timer ir|cycles] [--ir-interval N]
+ *               [--sample N] [--pin|--pin-apart] [--timer ir|cycles] [--ir-interval N]
  *
  * Variants (T = threads the variant runs; "workers" do the benchmark's operations):
  *   mutex            T workers, a pthread mutex around each critical section
@@ -26,7 +26,8 @@
  * as a short critical section, so timing every one would flatten the differences).
  *
  * --pin pins thread k (the server thread of dedicated*, then the workers in order) to the k-th
- * allowed CPU modulo their number.
+ * allowed CPU modulo their number; --pin-apart does the same except that the thread that serves
+ * (dedicated server, ci host) gets the first CPU to itself and the others share the rest.
  *
  * --ms D runs for D milliseconds; --ops N makes every worker do exactly N operations and then
  * replays all workers' operations sequentially on a private copy to check the final state
@@ -95,7 +96,8 @@ static int timer_mode = DELEG_TIMER_IR; /* --timer ir|cycles: see deleg_host_ci_
 static int ir_interval = 0; /* --ir-interval N: fixed IR interval, no controller (experiments) */
 static int final_ir;        /* the host's IR interval at the end */
 static uint64_t yield_after = 10000;
-static int pin = 0; /* --pin: thread k of the run on CPU k mod ncpu (server thread first) */
+static int pin = 0; /* 1 (--pin): thread k of the run (server thread first) on CPU k mod ncpu;
+                       2 (--pin-apart): the same, but a server/CI host alone on the first CPU */
 static uint64_t sample_mask = 8; /* --sample N, then N - 1: time operation i if !(i & mask) */
 
 static struct ctr_array ctr;
@@ -197,9 +199,13 @@ static void pin_self(int k) {
     cpu_set_t all, one;
     if (sched_getaffinity(0, sizeof all, &all) != 0)
         return;
-    int n = CPU_COUNT(&all), seen = 0;
-    for (int c = 0; c < CPU_SETSIZE && n > 0; c++)
-        if (CPU_ISSET(c, &all) && seen++ == k % n) {
+    int n = CPU_COUNT(&all), seen = 0, slot = k % n;
+    /* --pin-apart: a server or CI host (thread 0) keeps its CPU to itself */
+    if (pin == 2 && n > 1 && (variant == V_CI || variant == V_DEDICATED ||
+                              variant == V_DEDICATED_EXTRA))
+        slot = k == 0 ? 0 : 1 + (k - 1) % (n - 1);
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &all) && seen++ == slot) {
             CPU_ZERO(&one);
             CPU_SET(c, &one);
             sched_setaffinity(0, sizeof one, &one);
@@ -286,7 +292,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: deleg_bench --variant mutex|spin|mcs|dedicated|dedicated_extra|ci "
             "--struct ctr|hmap|pq --threads T [--cs N] [--ms D | --ops N] [--interval CYCLES] "
-            "[--size N] [--think K] [--seed S] [--yield-after CYCLES] [--sample 2^k] [--pin] [--timer ir|cycles]\n");
+            "[--size N] [--think K] [--seed S] [--yield-after CYCLES] [--sample 2^k] [--pin|--pin-apart] [--timer ir|cycles]\n");
     exit(2);
 }
 
@@ -419,7 +425,7 @@ int main(int argc, char **argv) {
         {"cs", 1, 0, 'c'},      {"ms", 1, 0, 'm'},      {"ops", 1, 0, 'o'},
         {"interval", 1, 0, 'i'}, {"size", 1, 0, 'n'},   {"think", 1, 0, 'k'},
         {"seed", 1, 0, 'r'},    {"yield-after", 1, 0, 'y'}, {"sample", 1, 0, 'S'},
-        {"pin", 0, 0, 'P'},     {"ir-interval", 1, 0, 'I'},
+        {"pin", 0, 0, 'P'},     {"pin-apart", 0, 0, 'A'},     {"ir-interval", 1, 0, 'I'},
         {"timer", 1, 0, 'T'},   {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -444,6 +450,7 @@ int main(int argc, char **argv) {
         case 'r': seed = strtoull(optarg, NULL, 0); break;
         case 'y': yield_after = strtoull(optarg, NULL, 0); break;
         case 'P': pin = 1; break;
+        case 'A': pin = 2; break;
         case 'I': ir_interval = atoi(optarg); break;
         case 'T':
             if (!strcmp(optarg, "ir"))

@@ -13,7 +13,19 @@ runs T-1 workers and one server thread (it reserves one of the T cores, so it ne
 ``dedicated_extra`` (FFWD's convention, only in the full sweep) runs T workers plus a server
 thread.  Latency is the time of one critical section as seen by its caller (lock acquisition
 or request round trip), from TSC histograms; "client" latency excludes the ``ci`` host's own
-operations, which run locally.
+operations, which run locally.  Threads are pinned (``--pin``): by default the thread that
+serves (dedicated server, ci host) gets the first CPU to itself and the other threads share
+the rest; lock threads are spread evenly.
+
+The ``ci`` host times its handler with the runtime's IR mode and a TSC controller in the
+handler (one clock read per 32 calls) rather than the runtime's cycles mode, whose interrupt
+path reads the TSC (~250 cycles per interrupt in this VM against ~50): see the "Timing the CI
+handler" table of a full sweep.  The interval (``DEFAULT_INTERVAL``) is set by the latency
+target: a delegating client waits about one interval for its answer, so its p99 is about the
+interval plus ~0.2 us, and staying within 3x of a dedicated server's p99 (~0.5-0.6 us here)
+needs an interval under ~3500 cycles (1.35 us); 2000 cycles (0.77 us) leaves margin on a noisy
+machine and costs the host ~5% when no request is pending (plus the cache misses of serving).
+Longer intervals (4000-8000 cycles) give the host more throughput, not the clients.
 
 Outputs in ``--out``: ``summary.json``, ``summary.md``, ``runs.jsonl`` (one line per run,
 histograms included), ``fig_throughput.png``, ``fig_latency_cdf.png`` (and, in the full sweep,
@@ -43,8 +55,7 @@ STRUCTS = ("ctr", "hmap", "pq")
 SOURCES = ("deleg_bench.c", "deleg.c")
 HEADERS = ("deleg.h", "ds.h", "locks.h")
 
-#: Default CI interval in TSC cycles (see summary.md's "interval" section and the README of the
-#: results): ~1.5 us at 2.6 GHz.
+#: Default CI interval in TSC cycles, ~0.77 us at 2.6 GHz (see the module docstring).
 DEFAULT_INTERVAL = 2000
 HEADLINE_THREADS = 2
 TARGET_THREADS = (2, 4)
@@ -225,15 +236,15 @@ def _loadavg() -> list[float] | None:
 def run_one(exe: Path, variant: str, struct: str, threads: int, cs: int, *, ms: int | None = None,
             ops: int | None = None, interval: int = DEFAULT_INTERVAL, timer: str = "ir",
             size: int = 4096,
-            think: int = 0, seed: int = 1, sample: int = 8, pin: bool = True,
+            think: int = 0, seed: int = 1, sample: int = 8, pin: str = "apart",
             timeout: float = 120.0) -> dict[str, Any]:
     """Run one configuration once; returns deleg_bench's JSON object (raises on failure)."""
     cmd = [str(exe), "--variant", variant, "--struct", struct, "--threads", str(threads),
            "--cs", str(cs), "--interval", str(interval), "--timer", timer, "--size", str(size),
            "--think", str(think), "--seed", str(seed), "--sample", str(sample)]
     cmd += ["--ops", str(ops)] if ops else ["--ms", str(ms or 200)]
-    if pin:
-        cmd.append("--pin")
+    if pin in ("apart", "spread"):
+        cmd.append("--pin-apart" if pin == "apart" else "--pin")
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0, c0 = time.monotonic(), _cpu_times()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -455,7 +466,7 @@ def markdown(s: Mapping[str, Any]) -> str:
         f"(min..max in brackets).  CI interval {meta.get('interval')} TSC cycles "
         f"(~{_f(meta.get('interval_us'))} us), timer `{meta.get('timer')}` (ir: the runtime's "
         f"IR mode with a TSC controller in the handler; cycles: the runtime's cycles mode).  "
-        f"Threads pinned: {meta.get('pin')}.  Baselines built with `--ci-design="
+        f"Thread placement: `{meta.get('pin')}`.  Baselines built with `--ci-design="
         f"{meta.get('baseline_design')}`, `ci` with `--ci-design=ci`.",
         "",
         f"## Fetch-and-add array, critical section {s['headline']['cs']}, "
@@ -783,9 +794,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "less than CORES cores (measured over 100 ms); default: do not wait")
     p.add_argument("--max-wait", type=float, default=10.0, metavar="S",
                    help="longest wait for --wait-idle before running anyway (default 10 s)")
-    p.add_argument("--no-pin", dest="pin", action="store_false",
-                   help="do not pin threads to CPUs (default: thread k on CPU k mod ncpu, the "
-                        "dedicated server first, for every variant)")
+    p.add_argument("--pin", choices=("apart", "spread", "none"), default="apart",
+                   help="thread placement: spread = thread k on CPU k mod ncpu (the dedicated "
+                        "server first); apart (default) = the same, except that the thread "
+                        "that serves (dedicated server, ci host) has the first CPU to itself "
+                        "(locks: as spread); none = let the scheduler place threads")
     p.add_argument("--baseline-design", default="none", choices=("none", "ci", "naive"),
                    help="ci-cc design the baselines are built with (default none: no probes)")
     p.set_defaults(func=main)
