@@ -222,7 +222,8 @@ def njit(signature_or_function=None, locals=MappingProxyType({}), cache=False,
     * ``handler``: a Numba ``@cfunc`` or ctypes function ``(int64) -> void|int32|int64`` called
       every ``interval`` instructions with the instruction count of the call; a non-zero result
       stops the call with :class:`Cancelled`;
-    * ``bound``: the pass's largest probe-free IR cost (compile time; default: the pass's).
+    * ``bound``: the pass's largest probe-free IR cost (compile time; default
+      :data:`~compiler_interrupts.integrations.numba.codegen.DEFAULT_BOUND`).
 
     With no options at all, Ctrl-C raises KeyboardInterrupt in the caller, and
     :func:`deadline`, :class:`CancelToken` and :func:`progress` work around any call.
@@ -249,7 +250,9 @@ def njit(signature_or_function=None, locals=MappingProxyType({}), cache=False,
     options["boundscheck"] = boundscheck
     if interval is not None and (not isinstance(interval, int) or interval < 1):
         raise ValueError(f"interval must be a positive int, not {interval!r}")
-    config = CodegenConfig(bound=bound)
+    if bound is not None and (not isinstance(bound, int) or bound < 1):
+        raise ValueError(f"bound must be a positive int, not {bound!r}")
+    config = CodegenConfig() if bound is None else CodegenConfig(bound=bound)
     if handler is not None:
         resolve_handler(handler)  # fail early on a bad handler
     pclass = make_pipeline_class(config, pipeline_class or nb_compiler.Compiler)

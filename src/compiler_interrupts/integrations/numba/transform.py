@@ -46,8 +46,12 @@ PARALLEL_FOR = "@numba_parallel_for"
 
 PROBE = "@__ci_probe"
 PROBE_LOCAL = "@__ci_probe_local"
-PROBE_ST = "@__ci_nb_probe_st"
-PROBE_LOCAL_ST = "@__ci_nb_probe_local_st"
+# Status probes are expanded in the function (so that the fast path is `sub; js` and nothing
+# else): `%due = dec(cost)`; `br %due, slow, cont`; slow: `%st = slow(cost)`; `br st!=0, fail, cont`.
+DEC = "@__ci_nb_dec"
+DEC_LOCAL = "@__ci_nb_dec_local"
+SLOW = "@__ci_nb_slow_tls"
+SLOW_LOCAL = "@__ci_nb_slow_local"
 
 
 def _bare(name: str) -> str:
@@ -221,7 +225,7 @@ def _probes_in_brackets(fn: Function) -> set[int]:
     return inside
 
 
-def _rewrite_probes(fn: Function, fail_ret: str, namer: _Namer, stats: dict) -> bool:
+def _rewrite_probes(fn: Function, fail_ret: str, namer: _Namer, stats: dict, prof: int) -> bool:
     """Turn each probe of ``fn`` into a status probe that leaves through a shared block
     returning ``fail_ret`` (a ``ret`` instruction). Returns True if anything changed."""
     if not any(ins.callee in (PROBE, PROBE_LOCAL) for b in fn.blocks for ins in b.instrs):
@@ -246,20 +250,27 @@ def _rewrite_probes(fn: Function, fail_ret: str, namer: _Namer, stats: dict) -> 
                 break
             probe = cur.instrs[idx]
             text = probe.text.strip()
-            st, flag, cont = namer("st"), namer("f"), namer("c")
+            due, st, flag = namer("due"), namer("st"), namer("f")
+            slow, cont = namer("slow"), namer("c")
             if PROBE_LOCAL in text:
-                call = text.replace(f"call void {PROBE_LOCAL}(", f"%{st} = call i32 {PROBE_LOCAL_ST}(")
+                args = text[text.index(f"{PROBE_LOCAL}(") + len(PROBE_LOCAL) + 1: text.rindex(")")]
+                dec, slow_fn = DEC_LOCAL, SLOW_LOCAL
             else:
-                call = text.replace(f"call void {PROBE}(", f"%{st} = call i32 {PROBE_ST}(")
+                args = text[text.index(f"{PROBE}(") + len(PROBE) + 1: text.rindex(")")]
+                dec, slow_fn = DEC, SLOW
             rest = cur.instrs[idx + 1:]
             cur.instrs[idx:] = [
-                Instr("  " + call),
-                Instr(f"  %{flag} = icmp ne i32 %{st}, 0"),
-                Instr(f"  br i1 %{flag}, label %{fail_label}, label %{cont}"),
+                Instr(f"  %{due} = call i1 {dec}({args})"),
+                Instr(f"  br i1 %{due}, label %{slow}, label %{cont}, !prof !{prof}"),
             ]
             new_blocks.append(cur)
             if bi == 0:
                 entry_chain.add(len(new_blocks) - 1)
+            new_blocks.append(Block(label=slow, label_line=f"{slow}:", instrs=[
+                Instr(f"  %{st} = call i32 {slow_fn}({args})"),
+                Instr(f"  %{flag} = icmp ne i32 %{st}, 0"),
+                Instr(f"  br i1 %{flag}, label %{fail_label}, label %{cont}"),
+            ]))
             nxt = Block(label=cont, label_line=f"{cont}:", instrs=rest)
             stats["status_probes"] = stats.get("status_probes", 0) + 1
             cur = nxt
@@ -350,7 +361,7 @@ def _data_param(fn: Function) -> str | None:
     return last if last.startswith("%") else None
 
 
-def helper_definitions(arch: str | None = None) -> str:
+def helper_definitions(arch: str | None = None, prof: int | None = None) -> str:
     """The probe helpers and the declarations of the native runtime (ci_numba_rt.c)."""
     arch = arch or platform.machine()
     if arch in ("x86_64", "AMD64", "amd64"):
@@ -362,6 +373,7 @@ def helper_definitions(arch: str | None = None) -> str:
         addr = ("  %o = load i64, ptr @ci_nb_tls_off, align 8\n"
                 "  %tp = call ptr @llvm.thread.pointer.p0()\n"
                 "  %a = getelementptr i8, ptr %tp, i64 %o\n")
+    weights = "" if prof is None else f", !prof !{prof}"
     decl_tp = "" if aty != "ptr" else "declare ptr @llvm.thread.pointer.p0() nounwind memory(none)\n"
 
     def probe(name: str, local: bool, status: bool) -> str:
@@ -374,7 +386,7 @@ def helper_definitions(arch: str | None = None) -> str:
                  f"  %l = sub i64 %b, %cost\n"
                  f"  store i64 %l, {src}, align 8\n"
                  f"  %due = icmp slt i64 %l, 0\n"
-                 f"  br i1 %due, label %slow, label %done\n\nslow:\n")
+                 f"  br i1 %due, label %slow, label %done{weights}\n\nslow:\n")
         if local:
             body += f"  store i64 %l, {aty} %a, align 8\n"
         body += f"  %r = call i32 @ci_nb_slow(i64 %cost, i32 {1 if status else 0})\n"
@@ -390,11 +402,27 @@ def helper_definitions(arch: str | None = None) -> str:
 
     # The entry block of each helper is unnamed (%0) when printed; name it explicitly.
     helpers = []
-    for name, local, status in ((PROBE, False, False), (PROBE_ST, False, True),
-                                (PROBE_LOCAL, True, False), (PROBE_LOCAL_ST, True, True)):
-        h = probe(name, local, status)
-        h = h.replace("{\n", "{\nentry:\n", 1).replace("[ 0, %0 ]", "[ 0, %entry ]")
-        helpers.append(h)
+    for name, local in ((PROBE, False), (PROBE_LOCAL, True)):
+        h = probe(name, local, False)
+        helpers.append(h.replace("{\n", "{\nentry:\n", 1))
+    helpers.append(
+        f"define internal i1 {DEC}(i64 %cost) alwaysinline nounwind {{\nentry:\n" + addr +
+        f"  %b = load i64, {aty} %a, align 8\n  %l = sub i64 %b, %cost\n"
+        f"  store i64 %l, {aty} %a, align 8\n  %due = icmp slt i64 %l, 0\n  ret i1 %due\n}}\n")
+    helpers.append(
+        f"define internal i1 {DEC_LOCAL}(ptr %local, i64 %cost) alwaysinline nounwind {{\n"
+        "entry:\n  %b = load i64, ptr %local, align 8\n  %l = sub i64 %b, %cost\n"
+        "  store i64 %l, ptr %local, align 8\n  %due = icmp slt i64 %l, 0\n  ret i1 %due\n}\n")
+    helpers.append(
+        f"define internal i32 {SLOW}(i64 %cost) alwaysinline nounwind {{\nentry:\n"
+        "  %r = call i32 @ci_nb_slow(i64 %cost, i32 1)\n  ret i32 %r\n}\n")
+    helpers.append(
+        f"define internal i32 {SLOW_LOCAL}(ptr %local, i64 %cost) alwaysinline nounwind {{\n"
+        "entry:\n" + addr +
+        f"  %l = load i64, ptr %local, align 8\n  store i64 %l, {aty} %a, align 8\n"
+        "  %r = call i32 @ci_nb_slow(i64 %cost, i32 1)\n"
+        f"  %fresh = load i64, {aty} %a, align 8\n  store i64 %fresh, ptr %local, align 8\n"
+        "  ret i32 %r\n}\n")
     helpers.append(
         "define internal void @__ci_flush(ptr %local) alwaysinline nounwind {\nentry:\n" + addr +
         f"  %v = load i64, ptr %local, align 8\n  store i64 %v, {aty} %a, align 8\n  ret void\n}}\n")
@@ -422,15 +450,16 @@ def finish(text: str, stats: dict | None = None, arch: str | None = None) -> str
     fns = module.functions
     status_names = {f.name for f in fns if is_status_header(f.header)}
     parallel = f"call void {PARALLEL_FOR}(" in text
+    prof = module.max_metadata_id() + 1  # branch weights: the slow path is cold
     for fn in fns:
         bare = _bare(fn.name)
         if fn.name in status_names:
-            if _rewrite_probes(fn, "ret i32 -1", namer, stats):
+            if _rewrite_probes(fn, "ret i32 -1", namer, stats, prof):
                 fn.header = _RANGE_RE.sub("", fn.header)
                 stats["failing_functions"] = stats.get("failing_functions", 0) + 1
         elif bare.startswith(GUFUNC_PREFIX):
             data = _data_param(fn)
-            _rewrite_probes(fn, "ret void", namer, stats)
+            _rewrite_probes(fn, "ret void", namer, stats, prof)
             if data is not None:
                 blk = fn.entry
                 blk.instrs.insert(_entry_insert_index(blk),
@@ -456,5 +485,6 @@ def finish(text: str, stats: dict | None = None, arch: str | None = None) -> str
                     changed = True
         if changed:
             fn.mark_modified()
-    module.append_toplevel(helper_definitions(arch))
+    module.append_toplevel(helper_definitions(arch, prof))
+    module.append_toplevel(f'!{prof} = !{{!"branch_weights", i32 1, i32 1048575}}')
     return module.render()
