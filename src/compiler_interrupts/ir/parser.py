@@ -14,6 +14,7 @@ import re
 from ..diagnostics import Location, ParseError
 from .model import Block, Function, Instr, Module
 
+_FN_NAME_RE = re.compile(r'@(?:[-a-zA-Z$._0-9]+|"[^"]*")\(')
 _LABEL_RE = re.compile(r'^([-a-zA-Z$._0-9]+|"(?:[^"\\]|\\.)*"):(?:\s|$)')
 _NUMBERED_ARG_RE = re.compile(r"%(\d+)(?=\s*[,)])")
 
@@ -71,6 +72,9 @@ def _entry_number(header: str) -> str:
 
 def _parse_function(lines: list[str], start: int, end: int, filename: str) -> Function:
     header = lines[start]
+    if _FN_NAME_RE.search(header) is None:
+        raise ParseError(Location(filename, start + 1), "expected '@name(' in a function header",
+                         header)
     blocks: list[Block] = []
     current: Block | None = None
     last: Instr | None = None
@@ -130,5 +134,12 @@ def _parse_function(lines: list[str], start: int, end: int, filename: str) -> Fu
                 f"block %{b.label} does not end with a terminator",
                 where,
             )
+    labels = {b.label for b in blocks}
+    for b in blocks:
+        for succ in b.successors:
+            if succ not in labels:
+                raise ParseError(Location(filename, start + 1),
+                                 f"branch to undefined label %{succ} in block %{b.label}",
+                                 b.terminator.text.strip() if b.terminator else header)
     original = "\n".join(lines[start : end + 1])
     return Function(header, blocks, original)
