@@ -13,7 +13,9 @@ Tests per project: zlib ``make -k check`` (static, shared, 64-bit); bzip2 ``make
 ``cmp`` checks); Lua 5.4 a set of scripts of ours (coroutines, error/pcall = longjmp, GC with
 finalizers and weak tables, the string and utf8 libraries, table.sort calling back into Lua),
 whose output must equal the plain build's; SQLite the shell running scripted workloads (output
-compared with the plain build); PyPI C extensions (msgpack, markupsafe) built with
+compared with the plain build) and, when the Tcl development files are installed, eight files of
+SQLite's own Tcl test suite run by ``testfixture`` (select1, func, expr, join, where, window1,
+trigger1, savepoint: about 16,600 tests); PyPI C extensions (msgpack, markupsafe) built with
 ``pip install --no-binary NAME`` into fresh virtual environments, then the sdist's own pytest
 suite (msgpack) or a smoke test (markupsafe).
 
@@ -403,12 +405,26 @@ class Sqlite(Project):
     def fetch(self) -> Path:
         return fetch_debian("sqlite3")
 
+    #: Files of SQLite's own Tcl test suite run with the instrumented testfixture.
+    TCL_TESTS = ("select1", "func", "expr", "join", "where", "window1", "trigger1", "savepoint")
+
+    @staticmethod
+    def have_tcl() -> bool:
+        return shutil.which("tclsh") is not None and any(
+            Path(p).is_file() for p in ("/usr/lib/tcl8.6/tclConfig.sh",
+                                        "/usr/lib/x86_64-linux-gnu/tcl8.6/tclConfig.sh"))
+
     def build(self, src, env, side):
         e = env.build_env()
-        # The canonical source tree generates the amalgamation with tclsh.
-        return _timed(side, [(["./configure", "--disable-tcl", "--enable-fts5",
-                               "--disable-readline"], e),
-                             (["make", f"-j{env.jobs}", "sqlite3"], e)], src, timeout=5400)
+        # The canonical source tree generates the amalgamation with tclsh; with the Tcl
+        # development files the same build also makes `testfixture`, which runs SQLite's own
+        # test suite.
+        steps = [(["./configure", "--enable-fts5", "--disable-readline"] +
+                  ([] if self.have_tcl() else ["--disable-tcl"]), e),
+                 (["make", f"-j{env.jobs}", "sqlite3"], e)]
+        if self.have_tcl():
+            steps.append((["make", f"-j{env.jobs}", "testfixture"], e))
+        return _timed(side, steps, src, timeout=5400)
 
     def test(self, src, env, side):
         shell = src / "sqlite3"
@@ -431,6 +447,26 @@ class Sqlite(Project):
                 failed.append(name)
                 side.log += f"sqlite {name}: exit {rc}\n{out[-800:]}\n{err[-800:]}\n"
         side.outputs["__failed__"] = " ".join(failed)
+        fixture = src / "testfixture"
+        if not fixture.exists():
+            return
+        for t in self.TCL_TESTS:
+            try:
+                r = _run([fixture, f"test/{t}.test"], cwd=src, env=env.test_env(), timeout=1200)
+                out = r.stdout + r.stderr
+            except subprocess.TimeoutExpired:
+                out = "timed out"
+            side.handler_calls += count_handler_calls(out)
+            m = re.search(r"(\d+) errors out of (\d+) tests", out)
+            if m:
+                errors, total = int(m.group(1)), int(m.group(2))
+                side.total += total
+                side.passed += total - errors
+                if errors:
+                    side.log += f"testfixture {t}: {errors} errors\n{out[-1500:]}\n"
+            else:
+                side.total += 1
+                side.log += f"testfixture {t}: no summary\n{out[-1500:]}\n"
 
 
 class PyPIExtension(Project):
