@@ -79,71 +79,79 @@ def _guarded_nonzero(value: str, header: str, entering: list[Block], defs: dict[
     return bool(entering)
 
 
-def max_trip_count(fn: Function, loop: Loop, blocks: dict[str, Block] | None = None,
-                   defs: dict[str, Instr] | None = None) -> int | None:
-    """An upper bound on how many times ``loop``'s latch is reached per entry, or None."""
+def _latch_test(loop: Loop, blocks: dict[str, Block], defs: dict[str, Instr]):
+    """Decode the only latch's exit test: (latch block, condition name, loops while true?,
+    predicate, width, lhs, rhs), or None."""
     if len(loop.latches) != 1:
         return None
-    blocks = blocks if blocks is not None else fn.block_map()
-    defs = defs if defs is not None else _defs(fn)
     latch = blocks[loop.latches[0]]
     term = latch.terminator
-    if term is None:
-        return None
-    m = _BR_RE.match(_body(term))
+    m = _BR_RE.match(_body(term)) if term is not None else None
     if m is None:
         return None
     cond, t_lbl, f_lbl = m.groups()
     if loop.header not in (t_lbl, f_lbl) or t_lbl == f_lbl:
         return None
-    continue_on_true = t_lbl == loop.header
     cmp = defs.get(cond)
-    if cmp is None:
-        return None
-    cm = _ICMP_RE.match(_body(cmp))
+    cm = _ICMP_RE.match(_body(cmp)) if cmp is not None and cmp.name is not None else None
     if cm is None:
         return None
-    pred, _width, a, b = cm.groups()
+    pred, width, a, b = cm.groups()
+    return latch, cond, t_lbl == loop.header, pred, width, a, b
+
+
+def _induction(nxt: str, defs: dict[str, Instr], latch: str):
+    """If ``nxt`` is ``iv + step`` with ``iv`` a two-way PHI fed by ``nxt`` from ``latch``:
+    (iv, step, start value, start block, width), else None."""
+    add = defs.get(nxt)
+    am = _ADD_RE.match(_body(add)) if add is not None else None
+    if am is None:
+        return None
+    x, y = am.group(2), am.group(3)
+    step, iv = _const(y), x
+    if step is None:
+        step, iv = _const(x), y
+    if step is None:
+        return None
+    phi = defs.get(iv)
+    pm = _PHI_RE.match(_body(phi)) if phi is not None and phi.opcode == "phi" else None
+    if pm is None:
+        return None
+    _, v1, b1, v2, b2 = pm.groups()
+    if b1 == latch and v1 == nxt:
+        return iv, step, v2, b2, am.group(1)
+    if b2 == latch and v2 == nxt:
+        return iv, step, v1, b1, am.group(1)
+    return None
+
+
+def max_trip_count(fn: Function, loop: Loop, blocks: dict[str, Block] | None = None,
+                   defs: dict[str, Instr] | None = None) -> int | None:
+    """An upper bound on how many times ``loop``'s latch is reached per entry, or None."""
+    blocks = blocks if blocks is not None else fn.block_map()
+    defs = defs if defs is not None else _defs(fn)
+    test = _latch_test(loop, blocks, defs)
+    if test is None:
+        return None
+    latch, _cond, continue_on_true, pred, _width, a, b = test
     # Which operand is the incremented induction variable?
     for nxt, other in ((a, b), (b, a)):
-        add = defs.get(nxt)
-        if add is None:
+        ind = _induction(nxt, defs, latch.label)
+        if ind is None or ind[1] != 1 or ind[3] in loop.blocks:
             continue
-        am = _ADD_RE.match(_body(add))
-        if am is None:
-            continue
-        x, y = am.group(2), am.group(3)
-        iv = x if y == "1" else (y if x == "1" else None)
-        if iv is None:
-            continue
-        phi = defs.get(iv)
-        if phi is None or phi.opcode != "phi":
-            continue
-        pm = _PHI_RE.match(_body(phi))
-        if pm is None:
-            continue
-        _, v1, b1, v2, b2 = pm.groups()
-        if b1 == latch.label and v1 == nxt and b2 not in loop.blocks:
-            start_s = v2
-        elif b2 == latch.label and v2 == nxt and b1 not in loop.blocks:
-            start_s = v1
-        else:
-            continue
-        start = _const(start_s)
+        start = _const(ind[2])
         if start is None or start < 0:
             continue
         bound = _bound_of(other, defs)
         if bound is None:
             continue
         k, exact = bound
-        if nxt != a:  # compare is "other PRED next": only eq/ne are symmetric
-            if pred not in ("eq", "ne"):
-                continue
+        if nxt != a and pred not in ("eq", "ne"):  # "other PRED next": only eq/ne are symmetric
+            continue
         exits_on_equal = (pred == "eq" and not continue_on_true) or (
             pred == "ne" and continue_on_true
         )
-        continues_while_less = pred in ("ult", "slt") and continue_on_true
-        if continues_while_less:
+        if pred in ("ult", "slt") and continue_on_true:
             return max(k - start, 1)
         if exits_on_equal:
             if exact:
@@ -179,36 +187,20 @@ class StripInfo:
 def strip_candidate(fn: Function, loop: Loop, blocks: dict[str, Block] | None = None,
                     defs: dict[str, Instr] | None = None) -> StripInfo | None:
     """Recognise a loop that :mod:`compiler_interrupts.designs.ci` can strip-mine, or None."""
-    if len(loop.latches) != 1 or loop.children:
+    if loop.children:
         return None
     blocks = blocks if blocks is not None else fn.block_map()
     defs = defs if defs is not None else _defs(fn)
-    latch = blocks[loop.latches[0]]
     entering = _entering(fn, loop)
-    if len(entering) != 1:
+    test = _latch_test(loop, blocks, defs)
+    if len(entering) != 1 or test is None:
         return None
-    term = latch.terminator
-    if term is None:
-        return None
-    m = _BR_RE.match(_body(term))
-    if m is None:
-        return None
-    cond, t_lbl, f_lbl = m.groups()
-    if loop.header not in (t_lbl, f_lbl) or t_lbl == f_lbl:
-        return None
-    continue_on_true = t_lbl == loop.header
-    exit_lbl = f_lbl if continue_on_true else t_lbl
+    latch, cond, continue_on_true, pred, width, a, b = test
+    term_targets = _BR_RE.match(_body(latch.terminator)).groups()[1:]  # type: ignore[union-attr]
+    exit_lbl = term_targets[1] if continue_on_true else term_targets[0]
     if exit_lbl in loop.blocks:
         return None
-    cmp = defs.get(cond)
-    if cmp is None or cmp.name is None:
-        return None
-    cm = _ICMP_RE.match(_body(cmp))
-    if cm is None:
-        return None
-    pred, width, a, b = cm.groups()
-    if (pred in ("ult", "slt") and not continue_on_true) or (pred == "ne" and not continue_on_true) \
-            or (pred == "eq" and continue_on_true):
+    if (pred in ("ult", "slt", "ne")) != continue_on_true or pred not in ("ult", "slt", "ne", "eq"):
         return None
     loop_defs = {ins.name for lbl in loop.blocks for ins in blocks[lbl].instrs if ins.name}
     nxt, bound = a, b
@@ -216,37 +208,18 @@ def strip_candidate(fn: Function, loop: Loop, blocks: dict[str, Block] | None = 
         nxt, bound = b, a
     if bound in loop_defs or nxt not in loop_defs:
         return None
-    add = defs.get(nxt)
-    if add is None:
+    ind = _induction(nxt, defs, latch.label)
+    if ind is None:
         return None
-    am = _ADD_RE.match(_body(add))
-    if am is None or am.group(1) != width:
-        return None
-    x, y = am.group(2), am.group(3)
-    step = _const(y)
-    iv = x
-    if step is None:
-        step, iv = _const(x), y
+    iv, step, start, start_block, add_width = ind
     # Positive power-of-two steps: 1, and the vectorizer's VF x unroll factors.
-    if step is None or step <= 0 or step & (step - 1) or step > 1 << 16:
+    if add_width != width or step <= 0 or step & (step - 1) or step > 1 << 16:
         return None
-    phi = defs.get(iv)
-    if phi is None or phi.opcode != "phi" or phi not in blocks[loop.header].instrs:
-        return None
-    pm = _PHI_RE.match(_body(phi))
-    if pm is None:
-        return None
-    _, v1, b1, v2, b2 = pm.groups()
-    if b1 == latch.label and v1 == nxt and b2 == entering[0]:
-        start = v2
-    elif b2 == latch.label and v2 == nxt and b1 == entering[0]:
-        start = v1
-    else:
+    if start_block != entering[0] or defs.get(iv) not in blocks[loop.header].instrs:
         return None
     return StripInfo(iv=iv, next=nxt, start=start, bound=bound, pred=pred, width=int(width),
                      cond=cond, continue_on_true=continue_on_true, preheader=entering[0],
                      latch=latch.label, exit=exit_lbl, step=step)
-
 
 _CALL2_RE = re.compile(r"^(?:tail )?call i(\d+) @llvm\.(\w+)\.(?:sat\.)?i\d+\(i\d+ (\S+), i\d+ (\S+)\)")
 _SELECT_RE = re.compile(r"^select i1 (\S+), i\d+ (\S+), i\d+ (\S+?)(?:,|$)")
