@@ -13,6 +13,7 @@ np = pytest.importorskip("numpy")
 
 from compiler_interrupts.numba import (  # noqa: E402
     CancelToken,
+    allow_threads,
     Cancelled,
     deadline,
     interrupt_handler,
@@ -164,6 +165,21 @@ def test_cancel_a_worker_thread():
     th.join(10)
     assert isinstance(out.get("e"), Cancelled)
     assert time.perf_counter() - t0 < 1
+
+
+def test_cancel_gil_holding_code_from_another_thread_with_allow_threads():
+    """Code without nogil holds the GIL; inside allow_threads() it hands the GIL over like the
+    interpreter does, so a timer thread can run and cancel it."""
+    spin(10)
+    tok = CancelToken()
+    threading.Timer(0.2, tok.cancel).start()
+    t0 = time.perf_counter()
+    y0 = stats().gil_yields
+    with pytest.raises(Cancelled):
+        with tok, allow_threads():
+            spin(FOREVER)
+    assert time.perf_counter() - t0 < 2
+    assert stats().gil_yields > y0
 
 
 def test_cancel_token_nesting_and_reset():

@@ -7,6 +7,7 @@ this directory.
 from .compiler import Cancelled, CIDispatcher, jit, make_pipeline_class, njit
 from .control import (
     CancelToken,
+    allow_threads,
     ProgressInfo,
     Stats,
     deadline,
@@ -26,6 +27,7 @@ __all__ = [
     "progress",
     "ProgressInfo",
     "interrupt_handler",
+    "allow_threads",
     "set_interval",
     "get_interval",
     "stats",

@@ -1,15 +1,16 @@
 """Overhead of compiler interrupts on Numba kernels.
 
     python -m compiler_interrupts.integrations.numba.bench [--quick] [--intervals 5000,50000,500000]
-                                                           [--rounds 7] [--json out.json]
+                                                           [--rounds 9] [--json out.json]
 
 Each kernel is compiled twice from the same Python source, with ``numba.njit`` (plain) and with
-``compiler_interrupts.numba.njit`` (probes). Runs are interleaved (plain, CI at each interval,
-plain, ...) for ``--rounds`` rounds; a variant's time is its fastest round (other load on the
-machine only ever adds time), and the overhead is ``t_ci / t_plain - 1``. Times are the CPU
-time of the calling thread (``time.thread_time``: the kernels are sequential), which keeps
-other processes competing for the CPU out of the measurement; ``--wall`` uses wall-clock time. Results of the two
-builds are compared for equality on every run.
+``compiler_interrupts.numba.njit`` (probes). In each of ``--rounds`` rounds, every instrumented
+run (one per interval) is paired with a plain run made just before it; a kernel's overhead at an
+interval is the median over rounds of ``t_ci / t_plain - 1`` (pairs cancel slow drifts of the
+machine's load), and the table's times are medians. Times are the CPU time of the calling thread
+(``time.thread_time``: the kernels are sequential), which keeps other processes competing for the
+CPU out of the measurement; ``--wall`` uses wall-clock time. Results of the two builds are
+compared for equality on every run.
 """
 
 from __future__ import annotations
@@ -194,14 +195,14 @@ def kernels(quick: bool = False) -> list[Kernel]:
     s = 0.25 if quick else 1.0
     return [
         Kernel("sum (vectorized, L1)", k_sum, (rng.random(2048), int(20000 * s))),
-        Kernel("saxpy", k_saxpy, (rng.random(4096), rng.random(4096), int(8000 * s))),
-        Kernel("matmul (naive)", k_matmul, (rng.random((int(220 * s ** .34), 220)),
-                                            rng.random((220, 220)))),
+        Kernel("saxpy", k_saxpy, (rng.random(4096), rng.random(4096), int(30000 * s))),
+        Kernel("matmul (naive)", k_matmul, (rng.random((int(400 * s ** .34), 400)),
+                                            rng.random((400, 400)))),
         Kernel("mandelbrot", k_mandel, (int(400 * s ** .5), int(300 * s ** .5), 200)),
         Kernel("nbody", k_nbody, (rng.random((300, 2)), int(30 * s))),
         Kernel("histogram", k_histogram, (rng.integers(0, 1 << 30, int(4_000_000 * s)), 251)),
         Kernel("sieve", k_sieve, (int(20_000_000 * s),)),
-        Kernel("jacobi 2D", k_jacobi, (rng.random((300, 300)), int(60 * s))),
+        Kernel("jacobi 2D", k_jacobi, (rng.random((300, 300)), int(400 * s))),
         Kernel("collatz", k_collatz, (int(300_000 * s),)),
         Kernel("quicksort (recursive)", k_quicksort, (rng.random(int(1_000_000 * s)),),
                helpers={"_qs": _qs}),
@@ -239,7 +240,7 @@ class KernelResult:
     same: bool
 
 
-def run(intervals=(5_000, 50_000, 500_000), rounds: int = 7, quick: bool = False,
+def run(intervals=(5_000, 50_000, 500_000), rounds: int = 9, quick: bool = False,
         only: list[str] | None = None, out=sys.stdout, wall: bool = False) -> dict:
     import numba
 
@@ -260,24 +261,30 @@ def run(intervals=(5_000, 50_000, 500_000), rounds: int = 7, quick: bool = False
         compile_s = time.perf_counter() - t0
         same = _same(ref, got)
         times = {"plain": []}
+        ratios = {iv: [] for iv in intervals}
         for iv in intervals:
             times[iv] = []
         for _ in range(rounds):
-            args = _fresh(k.args)
-            t = clock()
-            plain(*args)
-            times["plain"].append(clock() - t)
             for iv in intervals:
+                # each instrumented run is paired with a plain run just before it
+                set_interval(default)
+                args = _fresh(k.args)
+                t = clock()
+                plain(*args)
+                tp = clock() - t
+                times["plain"].append(tp)
                 set_interval(iv)
                 args = _fresh(k.args)
                 t = clock()
                 r = ci(*args)
-                times[iv].append(clock() - t)
+                tc = clock() - t
+                times[iv].append(tc)
+                ratios[iv].append(tc / tp)
                 same = same and _same(ref, r)
             set_interval(default)
-        tp = min(times["plain"])
-        ci_s = {iv: min(times[iv]) for iv in intervals}
-        ovh = {iv: ci_s[iv] / tp - 1 for iv in intervals}
+        tp = statistics.median(times["plain"])
+        ci_s = {iv: statistics.median(times[iv]) for iv in intervals}
+        ovh = {iv: statistics.median(ratios[iv]) - 1 for iv in intervals}
         res = KernelResult(k.name, tp, ci_s, ovh, compile_s, same)
         results.append(res)
         print(f"{k.name:24s} plain {tp * 1e3:8.2f} ms  " +
@@ -297,7 +304,7 @@ def _fresh(args):
 
 def markdown(report: dict) -> str:
     ivs = report["intervals"]
-    lines = ["| kernel | plain (ms) | " + " | ".join(f"interval {iv}" for iv in ivs) + " |",
+    lines = ["| kernel | plain (ms) | " + " | ".join(f"interval {iv:,}" for iv in ivs) + " |",
              "|---|---:|" + "---:|" * len(ivs)]
     for r in report["kernels"]:
         lines.append(f"| {r['name']} | {r['plain_s'] * 1e3:.1f} | " +
@@ -311,7 +318,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m compiler_interrupts.integrations.numba.bench",
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("--intervals", default="5000,50000,500000")
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--quick", action="store_true", help="smaller inputs")
     ap.add_argument("--only", action="append", help="kernels whose name contains this")
     ap.add_argument("--json", help="write the results here")

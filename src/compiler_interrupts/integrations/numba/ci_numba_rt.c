@@ -34,6 +34,9 @@
 /* ---- the Python C-API subset we call (stable ABI functions) ---- */
 typedef struct _object PyObject;
 typedef int PyGILState_STATE;
+typedef struct _ts PyThreadState;
+extern PyThreadState *PyEval_SaveThread(void);
+extern void PyEval_RestoreThread(PyThreadState *);
 extern int PyGILState_Check(void);
 extern PyGILState_STATE PyGILState_Ensure(void);
 extern void PyGILState_Release(PyGILState_STATE);
@@ -91,6 +94,9 @@ struct ci_nb_state {
     int32_t interrupts;        /* interrupts delivered (all time) */
     ci_nb_state *owner;        /* parallel worker: the state of the thread that launched us */
     int64_t par_sigint;        /* g_sigint_count when this thread launched a parallel region */
+    int64_t yield_ns;          /* allow_threads(): let other Python threads run this often */
+    int64_t yield_next_ns;
+    int64_t yields;            /* GIL hand-overs made (all time) */
 };
 
 EXPORT __thread int64_t ci_nb_budget IE = INT64_MAX / 4;
@@ -328,9 +334,20 @@ EXPORT int32_t ci_nb_slow(int64_t cost, int32_t can_fail) {
     if (!reason && s->handler && call_handler(s)) reason = CI_NB_HANDLER;
     if (!reason && s->token && token_set(s->token)) reason = CI_NB_CANCEL;
     int64_t now = 0;
-    if (!reason && (s->deadline_ns != INT64_MAX || s->progress_period_ns)) {
+    if (!reason && (s->deadline_ns != INT64_MAX || s->progress_period_ns || s->yield_ns)) {
         now = now_ns();
         if (now >= s->deadline_ns) reason = CI_NB_DEADLINE;
+    }
+    if (!reason && s->yield_ns && now >= s->yield_next_ns) {
+        s->yield_next_ns = now + s->yield_ns;
+        if (PyGILState_Check()) {
+            /* Like the interpreter's switch interval: a thread waiting for the GIL gets it. */
+            PyThreadState *ts = PyEval_SaveThread();
+            PyEval_RestoreThread(ts);
+            s->yields++;
+            if (s->deadline_ns != INT64_MAX || s->progress_period_ns) now = now_ns();
+            if (s->token && token_set(s->token)) reason = CI_NB_CANCEL;
+        }
     }
     if (!can_fail) {
         if (reason) {

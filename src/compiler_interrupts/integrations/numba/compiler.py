@@ -42,12 +42,13 @@ class CIInstallLibrary(LoweringPass):
         return False
 
 
-def _insert_install(pm) -> None:
+def _insert_install(pm) -> bool:
     for i, (pss, _desc) in enumerate(pm.passes):
         if isinstance(pss, type) and issubclass(pss, BaseNativeLowering):
             pm.passes.insert(i, (CIInstallLibrary, "compiler interrupts: instrumenting library"))
             pm.finalize()
-            return
+            return True
+    return False
 
 
 _pipelines: dict[tuple, type] = {}
@@ -63,8 +64,13 @@ def make_pipeline_class(config: CodegenConfig, base: type = nb_compiler.Compiler
         if cls is None:
             def define_pipelines(self):
                 pms = base.define_pipelines(self)
-                for pm in pms:
-                    _insert_install(pm)
+                done = [_insert_install(pm) for pm in pms]
+                if not any(done):
+                    import warnings
+
+                    warnings.warn(f"compiler_interrupts.numba: pipeline {base.__name__} has no "
+                                  "native lowering pass; the function runs without compiler "
+                                  "interrupts", stacklevel=2)
                 return pms
 
             cls = type(f"CI{base.__name__}", (base,), {

@@ -22,6 +22,7 @@ __all__ = [
     "progress",
     "ProgressInfo",
     "interrupt_handler",
+    "allow_threads",
     "set_interval",
     "get_interval",
     "stats",
@@ -175,6 +176,30 @@ def interrupt_handler(handler, interval: int | None = None):
         del keep
 
 
+@contextmanager
+def allow_threads(switch_interval: float | None = None):
+    """Let other Python threads run while jitted code called in this block holds the GIL.
+
+    Numba code without ``nogil=True`` keeps the GIL for the whole call, so no other Python thread
+    can run meanwhile (not even one that would cancel it). In this block, the probes' slow path
+    hands the GIL over every ``switch_interval`` seconds (default: ``sys.getswitchinterval()``,
+    like the interpreter) when another thread waits for it. As with ``nogil=True``, other threads
+    may then observe or modify data the jitted code is using: only use it when that is safe."""
+    import sys
+
+    iv = sys.getswitchinterval() if switch_interval is None else switch_interval
+    if iv <= 0:
+        raise ValueError("switch_interval must be > 0")
+    st = _state()
+    old = (st.yield_ns, st.yield_next_ns)
+    st.yield_ns = max(1, int(iv * 1e9))
+    st.yield_next_ns = 0
+    try:
+        yield
+    finally:
+        st.yield_ns, st.yield_next_ns = old
+
+
 def _check_interval(n) -> None:
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"interval must be a positive int, not {n!r}")
@@ -200,6 +225,7 @@ class Stats:
     interrupts: int
     last_instructions: int
     interval: int
+    gil_yields: int
 
 
 def stats() -> Stats:
@@ -207,4 +233,4 @@ def stats() -> Stats:
     from Python)."""
     st = _state()
     return Stats(st.slow_calls, st.handler_calls, st.interrupts, st.last_instructions,
-                 st.interval)
+                 st.interval, st.yields)

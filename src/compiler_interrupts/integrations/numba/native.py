@@ -88,6 +88,9 @@ class State(ctypes.Structure):
         ("interrupts", ctypes.c_int32),
         ("owner", ctypes.c_void_p),
         ("par_sigint", ctypes.c_int64),
+        ("yield_ns", ctypes.c_int64),
+        ("yield_next_ns", ctypes.c_int64),
+        ("yields", ctypes.c_int64),
     ]
 
 
