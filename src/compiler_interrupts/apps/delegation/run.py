@@ -58,6 +58,8 @@ HEADERS = ("deleg.h", "ds.h", "locks.h")
 #: Default CI interval in TSC cycles, ~0.77 us at 2.6 GHz (see the module docstring).
 DEFAULT_INTERVAL = 2000
 HEADLINE_THREADS = 2
+#: A run is "quiet" when other processes used at most this many cores while it ran.
+QUIET_CORES = 0.25
 TARGET_THREADS = (2, 4)
 
 _COLORS = {"mutex": "#d95f02", "spin": "#7570b3", "mcs": "#e7298a", "dedicated": "#666666",
@@ -350,6 +352,17 @@ def summarize(raw: Sequence[Mapping[str, Any]], ns: argparse.Namespace,
                                 c["interval"] or 0))
     main = [c for c in configs if c["tag"] == "main"]
     cs0 = ns.cs[0]
+    quiet_max = getattr(ns, "quiet", QUIET_CORES)
+    # the same configurations restricted to the runs during which the rest of the machine was
+    # (nearly) idle: the only runs where threads really run at the same time
+    quiet_groups = {k: [r for r in runs if r.get("other_load") is not None
+                        and r["other_load"] <= quiet_max] for k, runs in groups.items()}
+    quiet = {}
+    for key, runs in quiet_groups.items():
+        variant, struct, cs, threads, interval, timer = key
+        if runs and runs[0]["tag"] == "main":
+            q = aggregate(runs)
+            quiet[(variant, struct, cs, threads)] = q
 
     def find(variant, threads, struct="ctr", cs=cs0):
         for c in main:
@@ -368,6 +381,8 @@ def summarize(raw: Sequence[Mapping[str, Any]], ns: argparse.Namespace,
 
     variants_all = [v for v in (*VARIANTS, *EXTRA_VARIANTS) if v in ns.variants]
     headline = {v: brief(find(v, HEADLINE_THREADS)) for v in variants_all}
+    quiet_by_threads = {v: {str(t): brief(quiet.get((v, "ctr", cs0, t))) for t in ns.threads
+                            if (v, "ctr", cs0, t) in quiet} for v in variants_all}
     by_threads = {v: {str(t): brief(find(v, t)) for t in ns.threads if find(v, t)}
                   for v in variants_all}
     # per-round throughputs of the main configurations, for paired comparisons: the runs of one
@@ -388,14 +403,10 @@ def summarize(raw: Sequence[Mapping[str, Any]], ns: argparse.Namespace,
                 "min_ratio": min(ratios), "max_ratio": max(ratios),
                 "rounds_won": sum(1 for x in ratios if x > 1.0), "rounds": len(ratios)}
 
-    targets = {}
-    for t in TARGET_THREADS:
-        ci, mu, sp, de = (find(v, t) for v in ("ci", "mutex", "spin", "dedicated"))
-        if not (ci and mu and sp and de):
-            continue
+    def target_checks(ci, mu, sp, de) -> dict[str, Any]:
         ratio = ci["mops"] / de["mops"] if de["mops"] else None
         p99r = (ci["p99_us"] / de["p99_us"]) if ci.get("p99_us") and de.get("p99_us") else None
-        targets[str(t)] = {
+        return {
             "ci_mops": ci["mops"], "mutex_mops": mu["mops"], "spin_mops": sp["mops"],
             "dedicated_mops": de["mops"],
             "ci_above_mutex": ci["mops"] > mu["mops"],
@@ -405,8 +416,24 @@ def summarize(raw: Sequence[Mapping[str, Any]], ns: argparse.Namespace,
             "ci_p99_us": ci.get("p99_us"), "dedicated_p99_us": de.get("p99_us"),
             "p99_ratio": p99r,
             "p99_within_3x": p99r is not None and p99r <= 3.0,
-            "paired": {f"ci_vs_{b}": paired("ci", b, t) for b in ("mutex", "spin", "dedicated")},
+            "runs": {"ci": ci["runs"], "mutex": mu["runs"], "spin": sp["runs"],
+                     "dedicated": de["runs"]},
         }
+
+    quiet_targets = {}
+    for t in TARGET_THREADS:
+        qs = [quiet.get((v, "ctr", cs0, t)) for v in ("ci", "mutex", "spin", "dedicated")]
+        if all(qs):
+            quiet_targets[str(t)] = target_checks(*qs)
+
+    targets = {}
+    for t in TARGET_THREADS:
+        ci, mu, sp, de = (find(v, t) for v in ("ci", "mutex", "spin", "dedicated"))
+        if not (ci and mu and sp and de):
+            continue
+        targets[str(t)] = target_checks(ci, mu, sp, de)
+        targets[str(t)]["paired"] = {f"ci_vs_{b}": paired("ci", b, t)
+                                     for b in ("mutex", "spin", "dedicated")}
     spreads = [c["spread"] for c in main if c.get("spread") is not None]
     loads = [r["loadavg"][0] for r in raw if r.get("loadavg")]
     others = [r["other_load"] for r in raw if r.get("other_load") is not None]
@@ -429,6 +456,12 @@ def summarize(raw: Sequence[Mapping[str, Any]], ns: argparse.Namespace,
                                 "or request round trip); ci: delegating threads only"},
         "by_threads": by_threads,
         "targets": targets,
+        "quiet": {
+            "definition": f"runs during which other processes used at most {quiet_max} cores",
+            "max_other_cores": quiet_max,
+            "by_threads": quiet_by_threads,
+            "targets": quiet_targets,
+        },
         "configs": configs,
         "interval_sweep": [c for c in configs if c["variant"] == "ci" and c["struct"] == "ctr"
                            and c["cs"] == cs0 and c["threads"] in TARGET_THREADS
@@ -504,6 +537,33 @@ def markdown(s: Mapping[str, Any]) -> str:
                          f"{_f(pr['median_ratio'])} [{_f(pr['min_ratio'])}..{_f(pr['max_ratio'])}]"
                          f", {pr['rounds_won']}/{pr['rounds']}")
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
+    q = s.get("quiet") or {}
+    if q.get("by_threads") and any(q["by_threads"].values()):
+        qthreads = sorted({int(t) for v in q["by_threads"].values() for t in v})
+        lines += ["", f"## Quiet runs only ({q['definition']})", "",
+                  "Only in these runs did the threads really run at the same time; elsewhere "
+                  "the machine's other load time-slices them, which hides lock contention.  "
+                  "Fetch-and-add, Mops/s median (number of quiet runs); client p99 us.", "",
+                  "| variant | " + " | ".join(f"{t} thr" for t in qthreads) + " |",
+                  "|---|" + "---:|" * len(qthreads)]
+        for v, per in q["by_threads"].items():
+            cells = []
+            for t in qthreads:
+                c = per.get(str(t))
+                cells.append("-" if not c else
+                             f"{_f(c['mops'])} ({c['runs']}); {_f(c.get('p99_us'), 2)}")
+            lines.append(f"| {v} | " + " | ".join(cells) + " |")
+        if q.get("targets"):
+            lines += ["", "| threads (quiet) | ci Mops | mutex | spin | dedicated | ci > mutex | "
+                      "ci > spin | ci / dedicated (>= 0.8) | p99 ci / dedicated (<= 3) |",
+                      "|---:|---:|---:|---:|---:|---|---|---|---|"]
+            for t, g in q["targets"].items():
+                lines.append(f"| {t} | {_f(g['ci_mops'])} | {_f(g['mutex_mops'])} | "
+                             f"{_f(g['spin_mops'])} | {_f(g['dedicated_mops'])} | "
+                             f"{yes[g['ci_above_mutex']]} | {yes[g['ci_above_spin']]} | "
+                             f"{_f(g['ci_over_dedicated'])} "
+                             f"{yes[g['ci_within_20pct_of_dedicated']]} | "
+                             f"{_f(g['p99_ratio'])} {yes[g['p99_within_3x']]} |")
     threads = sorted({int(t) for v in s["by_threads"].values() for t in v})
     lines += ["", "## Throughput vs threads (fetch-and-add, Mops/s, median [min..max])", "",
               "| variant | " + " | ".join(f"{t} thr" for t in threads) + " |",
@@ -792,6 +852,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--wait-idle", type=float, default=None, metavar="CORES",
                    help="before each run, wait (up to --max-wait s) until other processes use "
                         "less than CORES cores (measured over 100 ms); default: do not wait")
+    p.add_argument("--quiet", type=float, default=QUIET_CORES, metavar="CORES",
+                   help="also summarise the runs during which other processes used at most "
+                        f"CORES cores (default {QUIET_CORES})")
     p.add_argument("--max-wait", type=float, default=10.0, metavar="S",
                    help="longest wait for --wait-idle before running anyway (default 10 s)")
     p.add_argument("--pin", choices=("apart", "spread", "none"), default="apart",
@@ -848,7 +911,7 @@ def main(ns: argparse.Namespace) -> int:
         "command": "python -m compiler_interrupts app delegation " + " ".join(sys.argv[3:])
         if sys.argv[1:3] == ["app", "delegation"] else " ".join(sys.argv),
         "quick": ns.quick, "runs": ns.runs, "ms": ns.ms, "interval": ns.interval,
-        "timer": ns.timer,
+        "timer": ns.timer, "quiet": ns.quiet,
         "interval_us": ns.interval / hz * 1e6 if hz else None,
         "tsc_ghz": hz / 1e9 if hz else None, "size": ns.size, "think": ns.think,
         "threads": ns.threads, "cs": ns.cs, "structs": ns.structs, "variants": ns.variants,
@@ -878,7 +941,7 @@ def redo(out_dir: str | Path) -> int:
     meta = old["meta"]
     ns = argparse.Namespace(threads=meta["threads"], cs=meta["cs"], structs=meta["structs"],
                             variants=meta["variants"], timer=meta.get("timer", "ir"),
-                            interval=meta["interval"])
+                            interval=meta["interval"], quiet=meta.get("quiet", QUIET_CORES))
     summary = summarize(raw, ns, meta)
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     (out / "summary.md").write_text(markdown(summary))
