@@ -737,6 +737,8 @@ def plots(s: Mapping[str, Any], raw: Sequence[Mapping[str, Any]], out: Path) -> 
                 ax.plot([c["cs"] for c in cs_], [c["mops"] for c in cs_], marker="o", label=v,
                         color=_COLORS.get(v))
         ax.set_xscale("log", base=2)
+        ax.set_xticks(css, [str(c) for c in css])
+        ax.minorticks_off()
         ax.set_yscale("log")
         ax.set_xlabel("critical-section size (counters per operation)")
         ax.set_ylabel("Mops/s, all threads")
@@ -765,8 +767,11 @@ def plots(s: Mapping[str, Any], raw: Sequence[Mapping[str, Any]], out: Path) -> 
                     a2.axhline(3 * de["p99_us"], linestyle=":", color="#666666")
         a1.set_ylabel("Mops/s (dotted: dedicated)")
         a2.set_ylabel("client p99 us (dotted: 3x dedicated)")
+        ivs = sorted({c["interval"] for c in sw})
         for a in (a1, a2):
             a.set_xscale("log", base=2)
+            a.set_xticks(ivs, [str(i) for i in ivs])
+            a.minorticks_off()
             a.set_xlabel("CI interval (TSC cycles)")
             a.grid(alpha=0.3)
             a.legend(fontsize=8)
