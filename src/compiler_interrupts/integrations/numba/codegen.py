@@ -49,6 +49,7 @@ class CIInstrumentationWarning(UserWarning):
 
 #: Statistics of the last instrumented modules (name -> dict), for tests and debugging.
 LAST_STATS: dict[str, dict] = {}
+_LAST_STATS_MAX = 64
 
 
 def _post_pass(module, tm) -> None:
@@ -81,16 +82,18 @@ class CILibrary(nb_codegen.JITCodeLibrary):
         t0 = time.perf_counter()
         mod = self._final_module
         name = mod.name
-        text, weakened = transform.pre_o3(str(mod))
         try:
+            text, weakened = transform.pre_o3(str(mod))
             new = ll.parse_assembly(text)
             new.name = name
             new.verify()
-        except RuntimeError as e:  # pragma: no cover - defensive
-            warnings.warn(f"compiler_interrupts.numba: cannot prepare {self.name}: {e}",
+        except Exception as e:  # pragma: no cover - defensive: run the code without probes
+            warnings.warn(f"compiler_interrupts.numba: {self.name} runs without compiler "
+                          f"interrupts (cannot prepare it: {type(e).__name__}: {e})",
                           CIInstrumentationWarning, stacklevel=2)
-            weakened = set()
-            new = mod
+            super()._optimize_final_module()
+            self._ci_clean = self._final_module
+            return
         self._final_module = new
         super()._optimize_final_module()
         mod = self._final_module
@@ -113,7 +116,10 @@ class CILibrary(nb_codegen.JITCodeLibrary):
         self._final_module = instrumented
         self.ci_stats["seconds_pass"] = time.perf_counter() - t1
         self.ci_stats["seconds_o3"] = t1 - t0
+        LAST_STATS.pop(self.name, None)
         LAST_STATS[self.name] = self.ci_stats
+        while len(LAST_STATS) > _LAST_STATS_MAX:
+            LAST_STATS.pop(next(iter(LAST_STATS)))
 
     def _instrument(self, text: str, keep: set[str]):
         cfg = self.ci_config

@@ -119,9 +119,6 @@ def pre_o3(text: str) -> tuple[str, set[str]]:
     return "\n".join(out) + "\n", weakened
 
 
-_VISIBILITY_RE = re.compile(r"\b(hidden|protected|dllexport|dllimport)\s")
-
-
 def prepare_for_pass(text: str, keep: set[str]) -> str:
     """Internalize linked-in linkonce/weak function copies (not those in ``keep``)."""
     out = []
