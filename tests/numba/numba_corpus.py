@@ -396,7 +396,7 @@ def unicode_strings(s):
     return s.upper(), s[2:6], s.isalpha(), s.replace("✓", "ok")
 
 
-# ------------------------------------------------------------------------------ generators & closures
+# --------------------------------------------------------------------- generators & closures
 
 
 def _gen_squares(n):

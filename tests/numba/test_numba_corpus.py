@@ -61,8 +61,9 @@ def test_same_results_as_plain_numba(name, fn, args, options, helpers):
     plain = _build(fn, helpers, numba.njit, options)
     ci = _build(fn, helpers, njit, options)
     expected = _run(plain, args())
-    assert not (expected[0] == "raised" and issubclass(expected[1][0], numba.core.errors.NumbaError)), \
-        f"corpus entry {name} does not compile with plain numba: {expected[1][1][:500]}"
+    compile_error = expected[0] == "raised" and issubclass(expected[1][0],
+                                                           numba.core.errors.NumbaError)
+    assert not compile_error, f"{name} does not compile with plain numba: {expected[1][1][:500]}"
     got = _run(ci, args())
     assert expected[0] == got[0], (expected, got)
     assert _same(expected[1], got[1]), (expected, got)

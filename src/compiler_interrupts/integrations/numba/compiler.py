@@ -8,7 +8,6 @@ import inspect
 import threading
 from types import MappingProxyType
 
-import numba
 from numba.core import compiler as nb_compiler
 from numba.core import config as nb_config
 from numba.core import sigutils

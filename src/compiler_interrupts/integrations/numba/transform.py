@@ -47,7 +47,8 @@ PARALLEL_FOR = "@numba_parallel_for"
 PROBE = "@__ci_probe"
 PROBE_LOCAL = "@__ci_probe_local"
 # Status probes are expanded in the function (so that the fast path is `sub; js` and nothing
-# else): `%due = dec(cost)`; `br %due, slow, cont`; slow: `%st = slow(cost)`; `br st!=0, fail, cont`.
+# else): `%due = dec(cost)`; `br %due, slow, cont`;
+# slow: `%st = slow(cost)`; `br st!=0, fail, cont`.
 DEC = "@__ci_nb_dec"
 DEC_LOCAL = "@__ci_nb_dec_local"
 SLOW = "@__ci_nb_slow_tls"
@@ -371,7 +372,8 @@ def helper_definitions(arch: str | None = None, prof: int | None = None) -> str:
                 "  %tp = call ptr @llvm.thread.pointer.p0()\n"
                 "  %a = getelementptr i8, ptr %tp, i64 %o\n")
     weights = "" if prof is None else f", !prof !{prof}"
-    decl_tp = "" if aty != "ptr" else "declare ptr @llvm.thread.pointer.p0() nounwind memory(none)\n"
+    decl_tp = ("" if aty != "ptr"
+               else "declare ptr @llvm.thread.pointer.p0() nounwind memory(none)\n")
 
     def probe(name: str, local: bool, status: bool) -> str:
         ret_t = "i32" if status else "void"
@@ -422,10 +424,12 @@ def helper_definitions(arch: str | None = None, prof: int | None = None) -> str:
         "  ret i32 %r\n}\n")
     helpers.append(
         "define internal void @__ci_flush(ptr %local) alwaysinline nounwind {\nentry:\n" + addr +
-        f"  %v = load i64, ptr %local, align 8\n  store i64 %v, {aty} %a, align 8\n  ret void\n}}\n")
+        f"  %v = load i64, ptr %local, align 8\n  store i64 %v, {aty} %a, align 8\n"
+        "  ret void\n}\n")
     helpers.append(
         "define internal void @__ci_reload(ptr %local) alwaysinline nounwind {\nentry:\n" + addr +
-        f"  %v = load i64, {aty} %a, align 8\n  store i64 %v, ptr %local, align 8\n  ret void\n}}\n")
+        f"  %v = load i64, {aty} %a, align 8\n  store i64 %v, ptr %local, align 8\n"
+        "  ret void\n}\n")
     decls = (
         "@ci_nb_tls_off = external constant i64, align 8\n"
         "declare i32 @ci_nb_slow(i64, i32) cold nounwind\n"
@@ -467,7 +471,8 @@ def finish(text: str, stats: dict | None = None, arch: str | None = None) -> str
             nogil = any(ins.callee == "@PyEval_SaveThread" for b in fn.blocks for ins in b.instrs)
             flags = (1 if nogil else 0) | (2 if parallel else 0)
             blk = fn.entry
-            blk.instrs.insert(_entry_insert_index(blk), Instr(f"  call void @ci_nb_enter(i32 {flags})"))
+            blk.instrs.insert(_entry_insert_index(blk),
+                              Instr(f"  call void @ci_nb_enter(i32 {flags})"))
             _insert_before_rets(fn, "call void @ci_nb_leave()")
             stats["wrappers"] = stats.get("wrappers", 0) + 1
         if parallel:
