@@ -29,6 +29,7 @@ from __future__ import annotations
 import platform
 import re
 
+from ...emit import probes as P
 from ...ir.model import Block, Function, Instr, Module
 from ...ir.parser import parse_module
 
@@ -44,8 +45,12 @@ CPYTHON_PREFIX = "_ZN7cpython"
 GUFUNC_PREFIX = "__gufunc__."
 PARALLEL_FOR = "@numba_parallel_for"
 
-PROBE = "@__ci_probe"
-PROBE_LOCAL = "@__ci_probe_local"
+# The helpers the pass emits calls to (emit/probes.py); we define them (emit_runtime_interface
+# is off) for Numba's JIT.
+PROBE = P.PROBE_FN
+PROBE_LOCAL = P.PROBE_LOCAL_FN
+FLUSH = P.FLUSH_FN
+RELOAD = P.RELOAD_FN
 # Status probes are expanded in the function (so that the fast path is `sub; js` and nothing
 # else): `%due = dec(cost)`; `br %due, slow, cont`;
 # slow: `%st = slow(cost)`; `br st!=0, fail, cont`.
@@ -423,11 +428,11 @@ def helper_definitions(arch: str | None = None, prof: int | None = None) -> str:
         f"  %fresh = load i64, {aty} %a, align 8\n  store i64 %fresh, ptr %local, align 8\n"
         "  ret i32 %r\n}\n")
     helpers.append(
-        "define internal void @__ci_flush(ptr %local) alwaysinline nounwind {\nentry:\n" + addr +
+        f"define internal void {FLUSH}(ptr %local) alwaysinline nounwind {{\nentry:\n" + addr +
         f"  %v = load i64, ptr %local, align 8\n  store i64 %v, {aty} %a, align 8\n"
         "  ret void\n}\n")
     helpers.append(
-        "define internal void @__ci_reload(ptr %local) alwaysinline nounwind {\nentry:\n" + addr +
+        f"define internal void {RELOAD}(ptr %local) alwaysinline nounwind {{\nentry:\n" + addr +
         f"  %v = load i64, {aty} %a, align 8\n  store i64 %v, ptr %local, align 8\n"
         "  ret void\n}\n")
     decls = (
@@ -456,8 +461,12 @@ def finish(text: str, stats: dict | None = None, arch: str | None = None) -> str
         bare = _bare(fn.name)
         if fn.name in status_names:
             if _rewrite_probes(fn, "ret i32 -1", namer, stats, prof):
-                fn.header = _RANGE_RE.sub("", fn.header)
                 stats["failing_functions"] = stats.get("failing_functions", 0) + 1
+            # -1 may now come from this function or from any callee it propagates.
+            header = _strip_range_for(fn.header, status_names)
+            if header != fn.header:
+                fn.header = header
+                fn.mark_modified()
         elif bare.startswith(GUFUNC_PREFIX):
             data = _data_param(fn)
             _rewrite_probes(fn, "ret void", namer, stats, prof)
