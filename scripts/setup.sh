@@ -32,5 +32,5 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-python3 -m pip install -q -e '.[test]'
+python3 -m pip install -q -e '.[test,numba]'
 echo "setup: done ($(python3 -c 'from compiler_interrupts.toolchain.clang import find_clang; print(find_clang())'))"
