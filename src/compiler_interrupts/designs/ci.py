@@ -635,16 +635,6 @@ class CIDesign(Design):
             entry.instrs.insert(at, P.local_alloca())
 
 
-def _blocks_in_cycles(rpo: list[str], succs: dict[str, list[str]]) -> set[str]:
-    """Blocks that lie on some CFG cycle."""
-    comps = strongly_connected_components(rpo, {b: succs.get(b, []) for b in rpo})
-    out: set[str] = set()
-    for comp in comps:
-        if len(comp) > 1 or comp[0] in succs.get(comp[0], []):
-            out.update(comp)
-    return out
-
-
 _PHI_PAIR_RE = re.compile(r"\[ ([^\[\]]+?), %([-a-zA-Z$._0-9]+|\"[^\"]*\") \]")
 
 

@@ -52,19 +52,6 @@ def is_probe(ins: Instr) -> bool:
     return ins.opcode == "call" and ins.callee in (PROBE_FN, PROBE_LOCAL_FN)
 
 
-def is_helper(ins: Instr) -> bool:
-    """Calls to any of our inline helpers (probes, flush, reload)."""
-    return ins.opcode == "call" and ins.callee in (PROBE_FN, PROBE_LOCAL_FN, FLUSH_FN, RELOAD_FN)
-
-
-def probe_cost(ins: Instr) -> int | None:
-    """The constant cost a probe charges, or None if ``ins`` is not a probe."""
-    if not is_probe(ins):
-        return None
-    text = ins.text
-    return int(text[text.rindex("i64 ") + 4 : text.rindex(")")])
-
-
 def is_instrumented(module: Module) -> bool:
     """True if the module already carries our probes or runtime references."""
     return (module.mentions(PROBE_FN) or module.mentions("@" + abi.SLOW_PATH)
