@@ -162,7 +162,7 @@ static void send_req(struct cconn *c, uint64_t when) {
         }
     } else {
         if (!c->pcb || tcp_write(c->pcb, buf, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK) {
-            g_errors++;
+            g_dropped++;  /* lwIP's send queue is full (the server is not keeping up) */
             c->tail--;
             g_sent--;
             return;

@@ -345,7 +345,7 @@ static void *app_thread(void *arg) {
     uint64_t idle = 0;
     while (!g_stop) {
         if (!spsc_pop(&g_reqring, &r)) {
-            if (g_yield_app && ++idle >= 16) sched_yield();
+            if (g_yield_app) sched_yield();  /* shared core: let the stack thread run */
             else _mm_pause();
             continue;
         }
@@ -378,8 +378,16 @@ static void serve_dedicated(const struct opts *o) {
             k++;
         }
         if (k) stack_flush();
-        if (n || k) idle = 0;
-        else if (g_yield_stack && ++idle >= 16) sched_yield();
+        if (g_yield_app && (n || !idle)) {
+            /* shared core: hand the core to the app thread after every round that gave it
+             * work (and after the first idle round), else it would wait for a time slice */
+            idle = !(n || k);
+            sched_yield();
+        } else if (n || k) {
+            idle = 0;
+        } else if (g_yield_stack && ++idle >= 16) {
+            sched_yield();  /* split: the core is the client's too */
+        }
     }
     pthread_join(th, NULL);
     printf("{\"arrangement\": \"%s\", ", split ? "split" : "shared");

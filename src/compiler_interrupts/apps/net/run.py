@@ -194,9 +194,24 @@ def _cpu_times() -> tuple[float, float] | None:
     return sum(f[:8]) - idle, sum(f[:8])
 
 
+def wait_idle(max_other: float, max_wait_s: float) -> float | None:
+    """Wait (up to max_wait_s) until other processes use less than max_other cores (measured
+    over 100 ms); returns the last measurement."""
+    deadline = time.monotonic() + max_wait_s
+    tick = os.sysconf("SC_CLK_TCK")
+    while True:
+        a = _cpu_times()
+        time.sleep(0.1)
+        b = _cpu_times()
+        load = (b[0] - a[0]) / tick / 0.1 if a and b else None
+        if load is None or load <= max_other or time.monotonic() >= deadline:
+            return load
+
+
 def run_pair(exes: Mapping[str, Path], variant: str, phases: Sequence[str], *, conns: int = 16,
              interval: int = DEFAULT_INTERVAL, short_units: int = 0, verify: bool = False,
-             timeout: float = 120.0, lock: bool = True) -> dict[str, Any]:
+             timeout: float = 120.0, lock: bool = True,
+             idle_wait_s: float = 0.0, max_other: float = 0.25) -> dict[str, Any]:
     """Start a server of ``variant``, run one client with ``phases`` (netapp --phase strings)
     against it, stop the server; returns {"client": ..., "server": ..., "other_load": ...}."""
     global _seq
@@ -225,6 +240,7 @@ def run_pair(exes: Mapping[str, Path], variant: str, phases: Sequence[str], *, c
     srv = None
     try:
         with bench_lock(lock) as waited:
+            idle_before = wait_idle(max_other, idle_wait_s) if idle_wait_s > 0 else None
             load = _loadavg()
             r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             c0, t0 = _cpu_times(), time.monotonic()
@@ -247,7 +263,7 @@ def run_pair(exes: Mapping[str, Path], variant: str, phases: Sequence[str], *, c
             own = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)  # server + client
             other = max(0.0, busy - own) / (t1 - t0)
         return {"variant": variant, "client": client, "server": server, "loadavg": load,
-                "other_load": other, "lock_wait_s": waited}
+                "other_load": other, "other_load_before": idle_before, "lock_wait_s": waited}
     finally:
         if srv is not None and srv.poll() is None:
             srv.kill()
@@ -294,13 +310,21 @@ def sweep(ns: argparse.Namespace, exes: Mapping[str, Path], upu: float, log=prin
     t_start = time.monotonic()
 
     def one(variant, phases, stage, rep):
-        try:
-            r = run_pair(exes, variant, phases, conns=ns.conns, interval=ns.interval,
-                         short_units=short_units, lock=not ns.no_lock)
-        except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
-            log(f"error: {variant} {stage}: {exc}")
-            r = {"variant": variant, "error": str(exc)}
-        r.update(stage=stage, rep=rep)
+        for attempt in range(ns.retries + 1):
+            try:
+                r = run_pair(exes, variant, phases, conns=ns.conns, interval=ns.interval,
+                             short_units=short_units, lock=not ns.no_lock,
+                             idle_wait_s=ns.max_wait, max_other=ns.max_other)
+            except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
+                log(f"error: {variant} {stage}: {exc}")
+                r = {"variant": variant, "error": str(exc)}
+                break
+            if r["other_load"] is None or r["other_load"] <= ns.max_other:
+                break
+            if attempt < ns.retries:
+                log(f"  {variant} {stage}: other processes used {r['other_load']:.2f} cores, "
+                    "running it again")
+        r.update(stage=stage, rep=rep, attempts=attempt + 1)
         raw.append(r)
         f.write(json.dumps(r) + "\n")
         f.flush()
@@ -461,6 +485,10 @@ def markdown(s: Mapping[str, Any]) -> str:
              f"connections, CI interval {m['interval']} cycles ({_f(m.get('interval_us'), 2)} us), "
              f"work unit {_f(m['us_per_unit'], 3)} us; {m['cpu']} x {m['cores']}; load average "
              f"{m.get('loadavg_start')} -> {m.get('loadavg_end')}; {m.get('elapsed_s')} s.")
+    L.append(f"Other processes during the runs: median {_f(m.get('other_load_median'), 2)} "
+             f"cores, max {_f(m.get('other_load_max'), 2)}; {m.get('disturbed_runs')} of "
+             f"{m.get('total_runs')} runs above {m.get('max_other')} cores (kept after "
+             f"{m.get('retries')} reruns); timed runs hold `{m.get('lock')}`.")
     L.append("Server on core 1, client on core 0 (memif + lwIP, or loopback TCP for kernel); "
              "`dedicated_split` runs its stack thread on the client's core and counts 2 server "
              "cores. Medians over runs; latency in us.")
@@ -645,13 +673,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=None, help="rounds (default 3; --quick 1)")
     p.add_argument("--ms", type=float, default=None,
                    help="duration of one measured phase in ms, the first 20%% warm-up "
-                        "(default 400; --quick 200)")
+                        "(default 800; --quick 200)")
     p.add_argument("--conns", type=int, default=16, help="client connections (default 16)")
     p.add_argument("--interval", type=int, default=DEFAULT_INTERVAL,
                    help=f"ci: handler period in TSC cycles (default {DEFAULT_INTERVAL})")
     p.add_argument("--no-lock", action="store_true",
                    help=f"do not take {LOCK} around timed runs (numbers then may overlap with "
                         "other benchmarks on the machine)")
+    p.add_argument("--max-other", type=float, default=0.25, metavar="CORES",
+                   help="a run during which other processes used more than CORES cores is run "
+                        "again (up to --retries times); before each run, wait up to --max-wait "
+                        "s for the machine to be that quiet (default 0.25)")
+    p.add_argument("--retries", type=int, default=None,
+                   help="reruns of a disturbed run (default 2; --quick 0)")
+    p.add_argument("--max-wait", type=float, default=None, metavar="S",
+                   help="longest wait for a quiet machine before each run (default 10; "
+                        "--quick 0)")
     p.add_argument("--no-install", action="store_true",
                    help="do not apt-get missing packages; explain what is missing instead")
     p.set_defaults(func=main)
@@ -664,7 +701,9 @@ def _fill_defaults(ns: argparse.Namespace) -> None:
     ns.costs = ns.costs or list(COSTS)
     ns.loads = ns.loads if ns.loads is not None else ([0.5] if q else list(LOADS))
     ns.runs = ns.runs or (1 if q else 3)
-    ns.ms = ns.ms or (200.0 if q else 400.0)
+    ns.ms = ns.ms or (200.0 if q else 800.0)
+    ns.retries = ns.retries if ns.retries is not None else (0 if q else 2)
+    ns.max_wait = ns.max_wait if ns.max_wait is not None else (0.0 if q else 10.0)
     bad = [v for v in ns.variants if v not in VARIANTS]
     bad += [c for c in ns.costs if c != "mix" and not c.replace(".", "", 1).isdigit()]
     if bad:
@@ -701,7 +740,10 @@ def main(ns: argparse.Namespace) -> int:
         "headline_cost_us": HEADLINE, "tsc_ghz": hz / 1e9 if hz else None,
         "mix": {"short_us": MIX_SHORT_US, "long_us": MIX_LONG_US,
                 "long_permille": MIX_LONG_PERMILLE},
-        "lock": None if ns.no_lock else LOCK,
+        "lock": None if ns.no_lock else LOCK, "max_other": ns.max_other,
+        "retries": ns.retries, "max_wait": ns.max_wait,
+        "disturbed_runs": sum(1 for r in raw if (r.get("other_load") or 0) > ns.max_other),
+        "total_runs": len(raw),
         "other_load_median": _median(others), "other_load_max": max(others) if others else None,
         "cpu": _cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
         "loadavg_start": load0, "loadavg_end": _loadavg(), "elapsed_s": None,
