@@ -403,7 +403,7 @@ def test_autostart_env_cycles_and_log(rt, bindir, tmp_path):
     assert len(stats) == 3
     for ln in stats:
         assert re.fullmatch(
-            r"ci: thread \d+ handler_calls=\d+ instructions=\d+ cycles_per_instr=[\d.]+", ln
+            r"ci: thread \d+ handler_calls=\d+ instructions=\d+ cycles_per_instr=[\d.]+ slow_paths=\d+", ln
         ), ln
     # appending: a second run adds three more records
     run(exe, 20 * interval, env={"CI_AUTOSTART_CYCLES": str(interval), "CI_INTERVAL_LOG": str(log)})

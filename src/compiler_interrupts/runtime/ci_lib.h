@@ -112,6 +112,15 @@ CI_API void __ci_slow_path(int64_t probe_cost);
 /* The runtime's clock: TSC on x86-64 (lfence; rdtsc), else CLOCK_MONOTONIC_RAW in ns. */
 CI_API uint64_t __ci_timestamp(void);
 
+/* Number of times this thread entered the slow path (every probe whose countdown went
+ * negative), handler deliveries included: a measure of the runtime's own overhead. */
+CI_API long __ci_slow_path_entries(void);
+
+/* Cycles mode: the runtime's clock reading at the start of the current period (registration,
+ * or the end of the previous handler call), so a handler can time its interval with one clock
+ * read of its own.  0 in IR mode. */
+CI_API uint64_t __ci_period_start(void);
+
 /* This thread's learned cycles per IR instruction (0.0 until calibrated; only learned in
  * cycles mode). */
 CI_API double __ci_cycles_per_instr(void);

@@ -20,16 +20,20 @@
  * floor(N / interval) times and the handler sees count = k * interval.  Deadlines missed by
  * more than one interval (huge probe costs) are skipped, not delivered in a burst.
  *
- * Cycles mode.  The clock (TSC, or CLOCK_MONOTONIC_RAW ns) is read only in the slow path.
- * The thread's cycles per IR instruction (cpi) is learned online: each slow-path interval that
- * contains neither handler time nor time while disabled gives a sample dt/di, blended into an
+ * Cycles mode.  The clock (TSC, or CLOCK_MONOTONIC_RAW ns) is read only in the slow path:
+ * once (ordered, rdtscp) when the budget runs out, once more (unordered) after a handler call.
+ * The thread's IR instructions per tick (ipt) is learned online: each slow-path interval that
+ * contains neither handler time nor time while disabled gives a sample di/dt, blended into an
  * EWMA with weight 1/4 scaled by the interval's length relative to a full period (so the very
  * short intervals near a deadline, dominated by slow-path overhead, barely move it); samples are
- * clipped to [cpi/8, 8*cpi] against preemption and long uninstrumented calls.  At each slow
- * path: elapsed = now - last_fire; if elapsed + probe_cost*cpi/2 >= target the handler fires
- * (so it fires at the probe nearest the target), otherwise budget = (target - elapsed)/cpi
- * clamped to [1, 1<<30].  After the handler returns the runtime re-arms from a fresh clock read
- * (no catching up on missed deadlines), budget = target/cpi.
+ * clipped to [ipt/8, 8*ipt] against preemption and long uninstrumented calls.  Each period aims
+ * at `aim` = target - lead, where `lead` is learned by an integral controller on the firing
+ * error.  At each slow path: left = aim - (now - period start); the handler fires when left is
+ * under 1/32 of the target or its budget equivalent left*ipt is under half the probe's cost
+ * (so it fires at the probe nearest the aim); otherwise budget = left*ipt clamped to
+ * [1, 1<<30].  After the handler returns the runtime re-arms from a fresh clock read (no
+ * catching up on missed deadlines), budget = aim*ipt.  The common slow path costs one division
+ * and no library call; errno is saved only around the handler.
  *
  * Re-entrancy.  `in_progress` is set while the slow path (or a handler delivered from
  * ci_enable) is on the stack.  A slow path entered while it is set -- from the handler's own
@@ -64,36 +68,41 @@ __thread int64_t __ci_budget __attribute__((tls_model("initial-exec"), visibilit
 /* Volatile view: a signal handler running probes may change it under our feet. */
 #define CI_BUDGET (*(volatile int64_t *)&__ci_budget)
 
+/* Field order: what every slow path touches comes first (two cache lines), the rest after. */
 struct ci_state {
-    int64_t armed; /* budget value last written by the runtime */
-    int64_t count; /* cumulative IR instructions, up to `armed` */
-    int64_t calls; /* handler invocations */
-
-    ci_handler handler;
-    ci_margin_hook disable_hook;
-    ci_margin_hook enable_hook;
-    int registered;
-    unsigned gen; /* bumped by every register/deregister */
-
+    int64_t armed;   /* budget value last written by the runtime */
+    int64_t count;   /* cumulative IR instructions, up to `armed` */
+    int64_t entries; /* slow-path entries (diagnostic) */
     volatile int in_progress; /* slow path / delivery on the stack */
+    int registered;
     int disable_depth;
     int pending; /* an interrupt became due while disabled */
+    int64_t target; /* cycles mode: clock ticks between handler calls; 0 = IR mode */
+
+    /* cycles mode */
+    uint64_t last_fire; /* clock when the current period started */
+    uint64_t seg_start; /* calibration segment: clock ... */
+    int64_t seg_count;  /* ... and count at its start */
+    double ipt;         /* learned IR instructions per clock tick, 0 = unknown */
+    double inv_target;  /* 1 / target */
+    int64_t aim;        /* target - lead */
+    int64_t slack;      /* target / 32: fire when less than this is left */
+    int64_t full_budget; /* budget for a full period: aim * ipt */
+    double lead;        /* how much earlier than the target to aim (learned) */
+    int seg_valid;
+    unsigned gen; /* bumped by every register/deregister */
 
     /* IR mode (target == 0) */
     int64_t ir_interval;
     int64_t ir_base;
     int64_t ir_next; /* absolute count at which the next interrupt is due */
 
-    /* cycles mode (target > 0) */
-    int64_t target;     /* clock ticks between handler calls */
-    int64_t ir_initial; /* user-supplied initial budget, 0 = choose */
-    uint64_t last_fire; /* clock when the current period started */
-    uint64_t seg_start; /* calibration segment: clock ... */
-    int64_t seg_count;  /* ... and count at its start */
-    int seg_valid;
-    double cpi; /* learned cycles per IR instruction, 0 = unknown */
-    double lead; /* cycles mode: how much earlier than the target to aim (learned) */
-};
+    ci_handler handler;
+    int64_t calls; /* handler invocations */
+    ci_margin_hook disable_hook;
+    ci_margin_hook enable_hook;
+    int64_t ir_initial; /* cycles mode: user-supplied initial budget, 0 = choose */
+} __attribute__((aligned(64)));
 
 static CI_TLS struct ci_state ci_st = {.armed = CI_IDLE_BUDGET};
 
@@ -174,13 +183,18 @@ static inline int64_t ci_clamp_budget(double b) {
     return (int64_t)b;
 }
 
-static inline double ci_cpi_or_default(const struct ci_state *s) {
-    return s->cpi > 0.0 ? s->cpi : CI_DEFAULT_CPI;
+/* Cycles mode: instructions per clock tick, learned or assumed. */
+static inline double ci_ipt_or_default(const struct ci_state *s) {
+    return s->ipt > 0.0 ? s->ipt : 1.0 / CI_DEFAULT_CPI;
 }
 
-/* Budget for a full cycles-mode period. */
-static inline int64_t ci_full_period_budget(const struct ci_state *s) {
-    return ci_clamp_budget(((double)s->target - s->lead) / ci_cpi_or_default(s));
+/* Cycles mode: recompute what depends on `lead` and `ipt` (after a handler call). */
+static inline void ci_cycles_plan(struct ci_state *s) {
+    int64_t aim = s->target - (int64_t)s->lead;
+    if (aim < 1)
+        aim = 1;
+    s->aim = aim;
+    s->full_budget = ci_clamp_budget((double)aim * ci_ipt_or_default(s));
 }
 
 /* IR mode: arm so that the slow path runs at the first probe reaching `ir_next`. */
@@ -191,10 +205,13 @@ static inline void ci_ir_arm(struct ci_state *s) {
     ci_set_budget(s, left);
 }
 
-/* IR mode: first deadline strictly after the current count (skips missed ones). */
-static inline void ci_ir_advance(struct ci_state *s) {
-    int64_t k = (s->count - s->ir_base) / s->ir_interval;
-    s->ir_next = s->ir_base + (k + 1) * s->ir_interval;
+/* IR mode: first deadline strictly after count `c` (skips missed ones).  The common case, one
+ * interval past the current deadline, needs no division. */
+static inline int64_t ci_ir_next_after(const struct ci_state *s, int64_t c) {
+    int64_t next = s->ir_next + s->ir_interval;
+    if (s->ir_next <= c && next > c)
+        return next;
+    return s->ir_base + ((c - s->ir_base) / s->ir_interval + 1) * s->ir_interval;
 }
 
 /* Cycles mode: start a calibration segment at `now`. */
@@ -204,26 +221,27 @@ static inline void ci_seg_restart(struct ci_state *s, uint64_t now) {
     s->seg_valid = (s->disable_depth == 0);
 }
 
-/* Cycles mode: close the current calibration segment at `now` and learn from it. */
-static void ci_calibrate(struct ci_state *s, uint64_t now) {
+/* Cycles mode: close the current calibration segment at `now` and learn from it (one division:
+ * this runs at every cycles-mode slow path). */
+static inline void ci_calibrate(struct ci_state *s, uint64_t now) {
     if (s->seg_valid && s->disable_depth == 0) {
         int64_t di = s->count - s->seg_count;
         int64_t dt = (int64_t)(now - s->seg_start);
         if (di > 0 && dt > 0) {
-            double sample = (double)dt / (double)di;
-            if (s->cpi > 0.0) {
-                double lo = s->cpi / CI_OUTLIER_FACTOR, hi = s->cpi * CI_OUTLIER_FACTOR;
+            double sample = (double)di / (double)dt;
+            double ipt = s->ipt;
+            if (ipt > 0.0) {
+                double lo = ipt * (1.0 / CI_OUTLIER_FACTOR), hi = ipt * CI_OUTLIER_FACTOR;
                 if (sample < lo)
                     sample = lo;
                 if (sample > hi)
                     sample = hi;
-                double full = (double)s->target / s->cpi; /* instructions in a full period */
-                double w = full > 0.0 ? (double)di / full : 1.0;
+                double w = (double)dt * s->inv_target; /* share of a full period */
                 if (w > 1.0)
                     w = 1.0;
-                s->cpi += CI_EWMA_WEIGHT * w * (sample - s->cpi);
+                s->ipt = ipt + CI_EWMA_WEIGHT * w * (sample - ipt);
             } else {
-                s->cpi = sample;
+                s->ipt = sample;
             }
         }
     }
@@ -242,24 +260,30 @@ static void ci_start(struct ci_state *s) {
     } else {
         uint64_t now = ci_now();
         s->last_fire = now;
+        s->inv_target = 1.0 / (double)s->target;
+        s->slack = s->target >> 5;
+        ci_cycles_plan(s);
         ci_seg_restart(s, now);
         ci_set_budget(s, s->ir_initial > 0 ? ci_clamp_budget((double)s->ir_initial)
-                                           : ci_full_period_budget(s));
+                                           : s->full_budget);
     }
 }
 
 /* Call the handler once.  Precondition: in_progress set, registered, budget folded.
  * Leaves the budget armed for whatever the registration is after the handler returned. */
-static void ci_deliver(struct ci_state *s) {
+__attribute__((noinline)) static void ci_deliver(struct ci_state *s) {
     ci_handler h = s->handler;
     unsigned gen = s->gen;
     int64_t c0 = s->count;
+    int saved_errno = errno; /* the handler may be interrupting code between a call and its
+                                errno check */
 
     s->pending = 0;
     s->calls++;
     ci_set_budget(s, CI_IDLE_BUDGET); /* the handler's own probes stay on the fast path */
     h((long)c0);
     ci_fold(s);
+    errno = saved_errno;
 
     if (!s->registered) { /* deregistered from inside the handler */
         ci_set_budget(s, CI_IDLE_BUDGET);
@@ -270,31 +294,62 @@ static void ci_deliver(struct ci_state *s) {
         return;
     }
     if (s->target == 0) {
-        int64_t k = (c0 - s->ir_base) / s->ir_interval;
-        s->ir_base += s->count - c0; /* handler instructions do not count */
-        s->ir_next = s->ir_base + (k + 1) * s->ir_interval;
+        int64_t next = ci_ir_next_after(s, c0);
+        int64_t inside = s->count - c0; /* handler instructions do not count */
+        s->ir_base += inside;
+        s->ir_next = next + inside;
         ci_ir_arm(s);
     } else {
         uint64_t now = ci_now_unfenced(); /* re-arm from now: never catch up */
         s->last_fire = now;
         ci_seg_restart(s, now);
-        ci_set_budget(s, ci_full_period_budget(s));
+        ci_cycles_plan(s);
+        ci_set_budget(s, s->full_budget);
     }
 }
 
+/* Cycles mode: a deadline is reached (the probe at `elapsed` is the one nearest the aim). */
+static void ci_cycles_due(struct ci_state *s, int64_t elapsed) {
+    if (s->disable_depth > 0) {
+        s->pending = 1; /* remembered once; delivered at the outermost ci_enable */
+        ci_set_budget(s, s->full_budget);
+        return;
+    }
+    /* `lead`: how much earlier than the target to aim.  The handler starts a little after the
+     * probe that fires (the slow path's own work), and a probe fires only once the budget is
+     * exhausted; a small integral controller on the firing error centres firing times on the
+     * target. */
+    double err = (double)(elapsed - s->target);
+    double lim = (double)s->target * 0.25;
+    if (err > lim)
+        err = lim; /* a preempted or long uninstrumented stretch: don't overreact */
+    double lead = s->lead + CI_LEAD_GAIN * err;
+    if (lead < 0.0)
+        lead = 0.0;
+    if (lead > lim)
+        lead = lim;
+    s->lead = lead;
+    ci_deliver(s);
+}
+
 /* Work of the slow path proper; in_progress is set and the budget folded. */
-static void ci_slow_path_body(struct ci_state *s, int64_t probe_cost) {
-    if (!s->registered) {
+static inline __attribute__((always_inline)) void ci_slow_path_body(struct ci_state *s,
+                                                                    int64_t probe_cost) {
+    if (__builtin_expect(!s->registered, 0)) {
         ci_set_budget(s, CI_IDLE_BUDGET);
         return;
     }
+    if (s->pending && s->disable_depth == 0) {
+        if (s->target > 0)
+            ci_calibrate(s, ci_now());
+        ci_deliver(s);
+        return;
+    }
     if (s->target == 0) { /* IR mode */
-        if (s->pending && s->disable_depth == 0) {
-            ci_deliver(s);
-        } else if (s->count >= s->ir_next) {
+        if (s->count >= s->ir_next) {
             if (s->disable_depth > 0) {
                 s->pending = 1;
-                ci_ir_advance(s);
+                s->ir_next = ci_ir_next_after(s, s->count);
                 ci_ir_arm(s);
             } else {
                 ci_deliver(s);
@@ -308,51 +363,22 @@ static void ci_slow_path_body(struct ci_state *s, int64_t probe_cost) {
     /* cycles mode */
     uint64_t now = ci_now();
     ci_calibrate(s, now);
-    if (s->pending && s->disable_depth == 0) {
-        ci_deliver(s);
-        return;
-    }
-    double cpi = ci_cpi_or_default(s);
-    double elapsed = (double)(int64_t)(now - s->last_fire);
-    /* Aim `lead` cycles early: the handler starts a little after the probe that fires (the
-     * slow path's own work), and a probe fires only once the budget is exhausted. `lead` is
-     * learned with a small integral controller so that firing times centre on the target. */
-    double target = (double)s->target - s->lead;
-    if (probe_cost < 0)
-        probe_cost = 0;
-    /* Fire at the probe nearest the target, and also when what is left is under 1/32 of the
-     * period: scheduling one more slow path for it would cost more than the error it saves
-     * (the lead controller keeps the median on target either way). */
-    double slack = (double)probe_cost * cpi * 0.5;
-    if (slack < (double)s->target * (1.0 / 32.0))
-        slack = (double)s->target * (1.0 / 32.0);
-    if (elapsed + slack >= target) {
-        if (s->disable_depth == 0) {
-            double err = elapsed - (double)s->target;
-            double lim = (double)s->target * 0.25;
-            if (err > lim)
-                err = lim; /* a preempted or long uninstrumented stretch: don't overreact */
-            s->lead += CI_LEAD_GAIN * err;
-            if (s->lead < 0.0)
-                s->lead = 0.0;
-            if (s->lead > lim)
-                s->lead = lim;
-        }
-        if (s->disable_depth > 0) {
-            s->pending = 1; /* remembered once; delivered at the outermost ci_enable */
-            ci_set_budget(s, ci_full_period_budget(s));
-        } else {
-            ci_deliver(s);
-        }
-    } else {
-        ci_set_budget(s, ci_clamp_budget((target - elapsed) / cpi));
-    }
+    int64_t elapsed = (int64_t)(now - s->last_fire);
+    int64_t left = s->aim - elapsed;
+    /* Fire at the probe nearest the aim: when what is left is under half this probe's cost,
+     * or under 1/32 of the period (scheduling one more slow path for it would cost more than
+     * the error it saves; the lead controller keeps the median on target either way). */
+    double rest = (double)left * ci_ipt_or_default(s);
+    if (left <= s->slack || rest <= 0.5 * (double)probe_cost)
+        ci_cycles_due(s, elapsed);
+    else
+        ci_set_budget(s, ci_clamp_budget(rest));
 }
 
-__attribute__((cold, noinline, visibility("default"))) void __ci_slow_path(int64_t probe_cost) {
-    int saved_errno = errno;
+static inline __attribute__((always_inline)) void ci_slow_path_entry(int64_t probe_cost) {
     struct ci_state *s = &ci_st;
 
+    s->entries++;
     if (s->in_progress) {
         /* Nested (handler's own probes, or a signal handler): account, re-arm, return.  Re-arm
          * to the last armed value: if the outer slow path already armed, this keeps its plan;
@@ -361,7 +387,6 @@ __attribute__((cold, noinline, visibility("default"))) void __ci_slow_path(int64
         if (keep < 0)
             keep = 0;
         ci_set_budget(s, keep);
-        errno = saved_errno;
         return;
     }
     s->in_progress = 1;
@@ -370,16 +395,21 @@ __attribute__((cold, noinline, visibility("default"))) void __ci_slow_path(int64
     ci_slow_path_body(s, probe_cost);
     CI_SIGNAL_FENCE();
     s->in_progress = 0;
-    errno = saved_errno;
+}
+
+/* errno: nothing on the way to the handler touches it; ci_deliver saves it around the
+ * handler. */
+__attribute__((cold, noinline, visibility("default"))) void __ci_slow_path(int64_t probe_cost) {
+    ci_slow_path_entry(probe_cost);
 }
 
 #if defined(__clang__) && defined(__x86_64__)
-/* The entry probes call: same work, but with the preserve_all calling convention, so the
- * caller keeps every register live across the (rarely taken) call and its fast path needs no
- * spills. Clang-only; the driver always builds the runtime with clang. */
+/* The entry probes call: the same, with the preserve_all calling convention, so the caller
+ * keeps every register live across the (rarely taken) call and its fast path needs no spills.
+ * Clang-only; the driver always builds the runtime with clang. */
 __attribute__((cold, noinline, visibility("default"), preserve_all)) void
 __ci_slow_path_pa(int64_t probe_cost) {
-    __ci_slow_path(probe_cost);
+    ci_slow_path_entry(probe_cost);
 }
 #endif
 
@@ -482,4 +512,8 @@ long ci_instruction_count(void) {
 
 long ci_handler_calls(void) { return (long)ci_st.calls; }
 
-double __ci_cycles_per_instr(void) { return ci_st.cpi; }
+long __ci_slow_path_entries(void) { return (long)ci_st.entries; }
+
+double __ci_cycles_per_instr(void) { return ci_st.ipt > 0.0 ? 1.0 / ci_st.ipt : 0.0; }
+
+uint64_t __ci_period_start(void) { return ci_st.target > 0 ? ci_st.last_fire : 0; }

@@ -92,6 +92,7 @@ struct ci_sstate {
     int64_t probe_count; /* IR instructions folded from __ci_budget */
     int64_t ticks;       /* timer expirations seen while registered (overruns included) */
     int64_t calls;       /* handler invocations */
+    int64_t entries;     /* probe slow-path entries (diagnostic) */
 
     ci_handler handler;
     ci_margin_hook disable_hook;
@@ -189,6 +190,7 @@ __attribute__((visibility("default"))) double __ci_tsc_hz(void) {
 __attribute__((cold, noinline, visibility("default"))) void __ci_slow_path(int64_t probe_cost) {
     (void)probe_cost;
     int64_t b = CI_BUDGET;
+    ci_st.entries++;
     ci_st.probe_count += CI_IDLE_BUDGET - b;
     CI_SIGNAL_FENCE();
     CI_BUDGET = CI_IDLE_BUDGET;
@@ -465,3 +467,9 @@ long ci_handler_calls(void) { return (long)ci_st.calls; }
 
 /* No instruction budget is learned: always 0.0. */
 double __ci_cycles_per_instr(void) { return 0.0; }
+
+long __ci_slow_path_entries(void) { return (long)ci_st.entries; }
+
+/* The runtime reads no clock at the start of a period (the kernel times it): 0, so that a
+ * handler times intervals with its own clock reads. */
+uint64_t __ci_period_start(void) { return 0; }
