@@ -1,0 +1,620 @@
+"""``python -m compiler_interrupts app sched``: microsecond-scale preemption with CIs.
+
+A LevelDB 1.23 service (Debian's source, built with ``ci-c++``) on one worker core, fed over a
+shared-memory ring by an open-loop Poisson load generator process pinned to the other core;
+latency is measured per request from its *scheduled* arrival time to its completion.
+
+Experiment A (Concord-style): 99.5% GET / 0.5% SCAN of 1,000 keys on one worker.  Every request
+runs on its own green thread (a pool of contexts, our hand-written context switch in
+``ctx_switch.S``).  Policies: ``fcfs`` (run to completion), ``ci-Nus`` (a CI handler, IR mode,
+about every N/4 us, preempts the running request once it has run N us and other work waits; it
+goes to the tail of the run queue, after the requests that arrived meanwhile) and
+``signal-Nus`` (the same decision from a periodic per-thread POSIX timer of period N us).
+``ci`` runs the binary and LevelDB built with ``--ci-design=ci`` (or ``--design``); the others
+run the same code built with ``--ci-design=none`` (same pipeline, no probes).  Offered loads are
+fractions of the capacity that ``fcfs`` measures back to back (the ``none`` build's mean
+service time).
+
+Experiment B (Shenango-style): a CPU-bound hashing job on the worker core hosts the dataplane.
+``ci``: its CI handler (every ~2 us) serves the GETs waiting in the ring; ``dedicated``: a
+dataplane thread on the same core that sleeps on a futex and is woken by the load generator;
+``dedicated-spin``: the same thread polling (the kernel shares the core between the two);
+``coarse``: the job polls the ring every ~500 us; ``solo`` / ``solo-ci``: the job alone (none /
+ci build).  Reported: GET latency and the job's hashes/s relative to ``solo``.
+
+How the handler preempts without staying "inside" the CI runtime (which would leave every other
+green thread without interrupts): see the header of ``sched_server.cc``.
+
+Outputs in ``--out``: ``summary.json`` (``variants``: policy -> GET throughput_rps/p50/p99/p999
+at 70% load, ``by_load``, ``scans``, ``exp_b``, ``targets``, ``meta``), ``summary.md``,
+``runs.jsonl`` and plots ``fig_latency_vs_load.png``, ``fig_throughput_vs_load.png``,
+``fig_expB.png``.  Every measured process runs under ``flock /tmp/ci-bench.lock``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import fcntl
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from . import leveldb
+
+BENCH_LOCK = "/tmp/ci-bench.lock"
+HEADLINE_LOAD = 0.7
+CI_QUANTA = (2, 5, 10)
+SIGNAL_QUANTA = (20, 50, 100)
+QUICK_LOADS = (0.5, 0.7, 0.9)
+FULL_LOADS = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+B_VARIANTS = ("solo", "solo-ci", "ci", "dedicated", "dedicated-spin", "coarse")
+B_RATE = 20000
+
+_COLORS = {"fcfs": "#d95f02", "ci-2us": "#66c2a5", "ci-5us": "#1b9e77", "ci-10us": "#006d2c",
+           "signal-20us": "#9e9ac8", "signal-50us": "#756bb1", "signal-100us": "#54278f"}
+
+
+def policies() -> list[str]:
+    return ["fcfs", *[f"ci-{q}us" for q in CI_QUANTA], *[f"signal-{q}us" for q in SIGNAL_QUANTA]]
+
+
+def parse_policy(name: str) -> tuple[str, float]:
+    if name == "fcfs":
+        return "fcfs", 0.0
+    kind, q = name.split("-", 1)
+    if kind not in ("ci", "signal") or not q.endswith("us"):
+        raise ValueError(f"bad policy {name!r} (fcfs, ci-Nus, signal-Nus)")
+    return kind, float(q[:-2])
+
+
+# ---------------------------------------------------------------------------------------------
+# running processes
+
+@contextmanager
+def bench_lock(enabled: bool = True):
+    """Hold /tmp/ci-bench.lock (shared with other benchmarks on this machine)."""
+    if not enabled:
+        yield
+        return
+    with open(BENCH_LOCK, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def run_json(cmd: Sequence[str], timeout: float, lock: bool = True) -> list[dict[str, Any]]:
+    """Run a sched_server command (in its own process group: killed whole on timeout) and parse
+    its JSON lines."""
+    with bench_lock(lock):
+        proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise RuntimeError(f"timeout after {timeout} s: {' '.join(map(str, cmd))}") from None
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}): {err[-1500:]}")
+    res = []
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            res.append(json.loads(line))
+    return res
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return None
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def make_db(exe: Path, where: Path | None = None) -> Path:
+    base = Path("/dev/shm") if Path("/dev/shm").is_dir() and where is None else where
+    d = Path(tempfile.mkdtemp(prefix="ci-sched-db-", dir=str(base) if base else None))
+    run_json([exe, "--db", d / "db", "--load"], timeout=300, lock=False)
+    return d
+
+
+# ---------------------------------------------------------------------------------------------
+# aggregation
+
+def _med(xs):
+    v = [x for x in xs if x is not None]
+    return statistics.median(v) if v else None
+
+
+def aggregate_a(raw: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """policy -> load -> medians over runs."""
+    groups: dict[tuple[str, float], list[Mapping[str, Any]]] = {}
+    for r in raw:
+        if r.get("exp") == "A" and "error" not in r:
+            groups.setdefault((r["name"], r["load"]), []).append(r)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for (name, load), rs in sorted(groups.items()):
+        ok = all(r.get("check") == "ok" for r in rs)
+        out.setdefault(name, {})[f"{load:.2f}"] = {
+            "load": load,
+            "offered_rps": _med(r["offered_rps"] for r in rs),
+            "throughput_rps": _med(r["throughput_rps"] for r in rs),
+            "p50_us": _med(r["get"]["p50_us"] for r in rs),
+            "p99_us": _med(r["get"]["p99_us"] for r in rs),
+            "p999_us": _med(r["get"]["p999_us"] for r in rs),
+            "p999_us_runs": [r["get"]["p999_us"] for r in rs],
+            "scan_p50_us": _med(r["scan"]["p50_us"] for r in rs),
+            "scan_p99_us": _med(r["scan"]["p99_us"] for r in rs),
+            "preemptions": _med(r["preemptions"] for r in rs),
+            "handler_calls": _med(r["handler_calls"] for r in rs),
+            "signals": _med(r["signals"] for r in rs),
+            "ir_interval": _med(r["ir_interval"] for r in rs),
+            "completed_all": all(r["completed"] == r["n"] for r in rs),
+            "check": "ok" if ok else "FAILED",
+            "runs": len(rs),
+        }
+    return out
+
+
+def aggregate_b(raw: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for r in raw:
+        if r.get("exp") == "B" and "error" not in r:
+            groups.setdefault(r["variant"], []).append(r)
+    out: dict[str, dict[str, Any]] = {}
+    for v, rs in groups.items():
+        out[v] = {
+            "hashes_per_s": _med(r["hashes_per_s"] for r in rs),
+            "hashes_per_s_runs": [r["hashes_per_s"] for r in rs],
+            "p50_us": _med(r["get"]["p50_us"] for r in rs if "get" in r),
+            "p99_us": _med(r["get"]["p99_us"] for r in rs if "get" in r),
+            "p999_us": _med(r["get"]["p999_us"] for r in rs if "get" in r),
+            "handler_calls": _med(r["handler_calls"] for r in rs),
+            "rate": rs[0]["rate"],
+            "check": "ok" if all(r.get("check") == "ok" for r in rs) else "FAILED",
+            "runs": len(rs),
+        }
+    solo = out.get("solo", {}).get("hashes_per_s")
+    for v in out.values():
+        v["batch_vs_solo"] = (v["hashes_per_s"] / solo) if solo and v["hashes_per_s"] else None
+    return out
+
+
+def targets(by_load: Mapping[str, Mapping[str, Any]], exp_b: Mapping[str, Any]) -> dict[str, Any]:
+    key = f"{HEADLINE_LOAD:.2f}"
+    t: dict[str, Any] = {}
+    f = by_load.get("fcfs", {}).get(key)
+    c = by_load.get("ci-5us", {}).get(key)
+    if f and c and f["p999_us"] and c["p999_us"]:
+        cut = f["p999_us"] / c["p999_us"]
+        tput = c["throughput_rps"] / f["throughput_rps"] if f["throughput_rps"] else None
+        t["a_p999_cut"] = cut
+        t["a_p999_cut_met"] = cut >= 10
+        t["a_throughput_ratio"] = tput
+        t["a_throughput_met"] = tput is not None and tput >= 0.95
+        # saturation: the largest throughput each reaches over the load sweep
+        fmax = max(v["throughput_rps"] for v in by_load["fcfs"].values())
+        cmax = max(v["throughput_rps"] for v in by_load["ci-5us"].values())
+        t["a_max_throughput_ratio"] = cmax / fmax if fmax else None
+        beats = {}
+        for name, pts in by_load.items():
+            if not name.startswith("signal-") or key not in pts:
+                continue
+            s = pts[key]
+            sustained = s["throughput_rps"] >= 0.95 * s["offered_rps"] and s["completed_all"]
+            beats[name] = {"sustained": sustained, "p999_us": s["p999_us"],
+                           "ci5_better": c["p999_us"] < s["p999_us"]}
+        t["a_vs_signal"] = beats
+        t["a_beats_sustainable_signal"] = all(b["ci5_better"] for b in beats.values()
+                                              if b["sustained"])
+    ci, ded = exp_b.get("ci"), exp_b.get("dedicated")
+    if ci and ded and ci.get("batch_vs_solo") is not None:
+        t["b_batch_vs_solo"] = ci["batch_vs_solo"]
+        t["b_batch_met"] = ci["batch_vs_solo"] >= 0.9
+        if ci.get("p99_us") and ded.get("p99_us"):
+            t["b_p99_ratio_vs_dedicated"] = ci["p99_us"] / ded["p99_us"]
+            t["b_p99_met"] = ci["p99_us"] <= 3 * ded["p99_us"]
+    return t
+
+
+def summarize(raw: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> dict[str, Any]:
+    by_load = aggregate_a(raw)
+    key = f"{HEADLINE_LOAD:.2f}"
+    variants: dict[str, Any] = {}
+    for name, pts in by_load.items():
+        p = pts.get(key)
+        variants[name] = None if p is None else {
+            k: p[k] for k in ("throughput_rps", "p50_us", "p99_us", "p999_us", "offered_rps",
+                              "scan_p50_us", "scan_p99_us", "preemptions", "check")}
+    exp_b = aggregate_b(raw)
+    errors = [r for r in raw if "error" in r or r.get("check") not in (None, "ok")]
+    return {"variants": variants, "by_load": by_load, "exp_b": exp_b,
+            "targets": targets(by_load, exp_b), "errors": len(errors),
+            "error_samples": [r.get("error") or r.get("check") for r in errors[:5]],
+            "meta": dict(meta)}
+
+
+def _fmt(x, nd=1):
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return "yes" if x else "NO"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.{nd}f}"
+
+
+def markdown(s: Mapping[str, Any]) -> str:
+    m = s["meta"]
+    L = ["# sched: microsecond-scale preemption of LevelDB requests with CIs", ""]
+    L.append(f"Command: `{m.get('command')}`  ")
+    L.append(f"Machine: {m.get('cpu')}, {m.get('cores')} cores; load average at start "
+             f"{m.get('loadavg_start')}, at end {m.get('loadavg_end')}; "
+             f"{m.get('elapsed_s')} s; every measured process under `flock {BENCH_LOCK}`.  ")
+    cal = m.get("calibration", {})
+    L.append(f"Service times back to back (none build): GET {_fmt(cal.get('get_us'), 2)} us, "
+             f"SCAN of {m.get('scan_len')} keys {_fmt(cal.get('scan_us'))} us; mix mean "
+             f"{_fmt(cal.get('mean_us'), 2)} us -> capacity {_fmt(cal.get('capacity_rps'))} "
+             f"req/s (ci build: GET {_fmt(m.get('calibration_ci', {}).get('get_us'), 2)} us, "
+             f"SCAN {_fmt(m.get('calibration_ci', {}).get('scan_us'))} us).  ")
+    L.append(f"Loads {m.get('loads')} of that capacity, {m.get('ms')} ms per point, "
+             f"{m.get('runs')} run(s) per point (medians), design `{m.get('design')}`.")
+    L.append("")
+    key = f"{HEADLINE_LOAD:.2f}"
+    L.append(f"## Experiment A at {int(HEADLINE_LOAD * 100)}% load (GET latency, us)")
+    L.append("")
+    L.append("| policy | offered req/s | throughput req/s | GET p50 | GET p99 | GET p99.9 | "
+             "SCAN p50 | preemptions | check |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    for name in policies():
+        p = s["by_load"].get(name, {}).get(key)
+        if not p:
+            continue
+        L.append(f"| {name} | {_fmt(p['offered_rps'])} | {_fmt(p['throughput_rps'])} | "
+                 f"{_fmt(p['p50_us'], 2)} | {_fmt(p['p99_us'])} | {_fmt(p['p999_us'])} | "
+                 f"{_fmt(p['scan_p50_us'])} | {_fmt(p['preemptions'], 0)} | {p['check']} |")
+    L.append("")
+    L.append("## GET p99.9 (us) vs load")
+    L.append("")
+    loads = sorted({k for pts in s["by_load"].values() for k in pts})
+    L.append("| policy | " + " | ".join(loads) + " |")
+    L.append("|---|" + "---|" * len(loads))
+    for name in policies():
+        pts = s["by_load"].get(name)
+        if pts:
+            L.append(f"| {name} | " + " | ".join(_fmt(pts.get(k, {}).get("p999_us"))
+                                                 for k in loads) + " |")
+    L.append("")
+    L.append("Throughput (req/s) vs load:")
+    L.append("")
+    L.append("| policy | " + " | ".join(loads) + " |")
+    L.append("|---|" + "---|" * len(loads))
+    for name in policies():
+        pts = s["by_load"].get(name)
+        if pts:
+            L.append(f"| {name} | " + " | ".join(_fmt(pts.get(k, {}).get("throughput_rps"))
+                                                 for k in loads) + " |")
+    L.append("")
+    if s["exp_b"]:
+        b = s["exp_b"]
+        L.append(f"## Experiment B: batch job hosting the dataplane "
+                 f"({_fmt(next(iter(b.values()))['rate'] or B_RATE)} GET/s)")
+        L.append("")
+        L.append("| variant | hashes/s | vs solo | GET p50 us | GET p99 us | GET p99.9 us | check |")
+        L.append("|---|---|---|---|---|---|---|")
+        for v in B_VARIANTS:
+            if v in b:
+                x = b[v]
+                L.append(f"| {v} | {_fmt(x['hashes_per_s'])} | {_fmt(x['batch_vs_solo'], 3)} | "
+                         f"{_fmt(x['p50_us'], 2)} | {_fmt(x['p99_us'])} | {_fmt(x['p999_us'])} | "
+                         f"{x['check']} |")
+        L.append("")
+    t = s["targets"]
+    L.append("## Targets")
+    L.append("")
+    if "a_p999_cut" in t:
+        L.append(f"- ci-5us cuts GET p99.9 vs fcfs at {int(HEADLINE_LOAD * 100)}% load by "
+                 f"{t['a_p999_cut']:.1f}x (target >= 10x): **{_fmt(t['a_p999_cut_met'])}**")
+        L.append(f"- ci-5us throughput / fcfs at {int(HEADLINE_LOAD * 100)}% load: "
+                 f"{t['a_throughput_ratio']:.3f} (target >= 0.95): "
+                 f"**{_fmt(t['a_throughput_met'])}**; largest throughput over the sweep, "
+                 f"ci-5us / fcfs: {_fmt(t.get('a_max_throughput_ratio'), 3)}")
+        for name, b in t.get("a_vs_signal", {}).items():
+            L.append(f"- vs {name}: sustained {_fmt(b['sustained'])}, its p99.9 "
+                     f"{_fmt(b['p999_us'])} us; ci-5us better: {_fmt(b['ci5_better'])}")
+        L.append(f"- ci-5us beats every signal quantum that sustains the load: "
+                 f"**{_fmt(t['a_beats_sustainable_signal'])}**")
+    if "b_batch_vs_solo" in t:
+        L.append(f"- B: ci keeps {t['b_batch_vs_solo'] * 100:.1f}% of the solo batch throughput "
+                 f"(target >= 90%): **{_fmt(t['b_batch_met'])}**")
+    if "b_p99_ratio_vs_dedicated" in t:
+        L.append(f"- B: ci GET p99 / dedicated p99 = {t['b_p99_ratio_vs_dedicated']:.2f} "
+                 f"(target <= 3): **{_fmt(t['b_p99_met'])}**")
+    for note in m.get("notes", []):
+        L.append(f"- note: {note}")
+    L.append("")
+    if s["errors"]:
+        L.append(f"**{s['errors']} run(s) failed or had wrong results**: {s['error_samples']}")
+        L.append("")
+    return "\n".join(L) + "\n"
+
+
+def plots(s: Mapping[str, Any], out: Path) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return ["matplotlib not installed: no plots"]
+    msgs = []
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, metric, title in ((axes[0], "p99_us", "GET p99"), (axes[1], "p999_us", "GET p99.9")):
+        for name in policies():
+            pts = s["by_load"].get(name)
+            if not pts:
+                continue
+            xs = sorted(pts.values(), key=lambda p: p["load"])
+            ax.plot([p["load"] for p in xs], [p[metric] for p in xs], marker="o", label=name,
+                    color=_COLORS.get(name), linestyle="-" if not name.startswith("signal")
+                    else "--")
+        ax.set_yscale("log")
+        ax.set_xlabel("offered load (fraction of fcfs capacity)")
+        ax.set_ylabel(f"{title} latency (us, log)")
+        ax.set_title(f"{title}: 99.5% GET / 0.5% SCAN")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    p = out / "fig_latency_vs_load.png"
+    fig.savefig(p, dpi=120)
+    plt.close(fig)
+    msgs.append(f"plot: {p}")
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    for name in policies():
+        pts = s["by_load"].get(name)
+        if not pts:
+            continue
+        xs = sorted(pts.values(), key=lambda p: p["load"])
+        ax.plot([p["offered_rps"] / 1e3 for p in xs], [p["throughput_rps"] / 1e3 for p in xs],
+                marker="o", label=name, color=_COLORS.get(name))
+    ax.set_xlabel("offered kreq/s")
+    ax.set_ylabel("throughput kreq/s")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    p = out / "fig_throughput_vs_load.png"
+    fig.savefig(p, dpi=120)
+    plt.close(fig)
+    msgs.append(f"plot: {p}")
+
+    b = s["exp_b"]
+    if b:
+        vs = [v for v in B_VARIANTS if v in b]
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+        a1.bar(vs, [b[v]["batch_vs_solo"] or 0 for v in vs], color="#1b9e77")
+        a1.axhline(0.9, color="#999999", linestyle=":")
+        a1.set_ylabel("batch hashes/s vs solo (dotted: 90%)")
+        a1.tick_params(axis="x", rotation=30)
+        lv = [v for v in vs if b[v].get("p99_us")]
+        a2.bar(lv, [b[v]["p99_us"] for v in lv], color="#7570b3")
+        a2.set_yscale("log")
+        a2.set_ylabel("GET p99 (us, log)")
+        a2.tick_params(axis="x", rotation=30)
+        fig.tight_layout()
+        p = out / "fig_expB.png"
+        fig.savefig(p, dpi=120)
+        plt.close(fig)
+        msgs.append(f"plot: {p}")
+    return msgs
+
+
+# ---------------------------------------------------------------------------------------------
+# the experiment
+
+def run_experiments(ns: argparse.Namespace, exes: Mapping[str, Path], db: Path, cal: Mapping,
+                    log=print) -> list[dict[str, Any]]:
+    raw: list[dict[str, Any]] = []
+    cap = cal["capacity_rps"]
+    rates = [round(load * cap, 1) for load in ns.loads]
+    pols = ns.policies
+    jobs: list[tuple[str, list[str], dict[str, Any]]] = []
+    for name in pols:
+        kind, q = parse_policy(name)
+        exe = exes["ci"] if kind == "ci" else exes["none"]
+        cmd = [str(exe), "--db", str(db), "--exp", "A", "--policy", kind,
+               "--rates", ",".join(map(str, rates)), "--ms", str(ns.ms), "--seed", "{seed}"]
+        if kind != "fcfs":
+            cmd += ["--quantum-us", str(q)]
+        jobs.append(("A", cmd, {"name": name}))
+    if ns.exp_b:
+        for v in B_VARIANTS:
+            exe = exes["ci"] if v in ("ci", "solo-ci") else exes["none"]
+            cmd = [str(exe), "--db", str(db), "--exp", "B", "--variant",
+                   "solo" if v == "solo-ci" else v, "--rate", str(ns.b_rate),
+                   "--ms", str(ns.b_ms), "--seed", "{seed}"]
+            jobs.append(("B", cmd, {"variant": v}))
+    with open(ns.out / "runs.jsonl", "w") as f:
+        for rep in range(ns.runs):
+            order = jobs[rep % len(jobs):] + jobs[:rep % len(jobs)]
+            for exp, cmd, extra in order:
+                c = [x.replace("{seed}", str(rep + 1)) for x in cmd]
+                t0 = time.monotonic()
+                la = _loadavg()
+                try:
+                    timeout = 60 + 4 * len(rates) * (ns.ms / 1e3 + 1.5) + ns.b_ms / 1e3 * 4
+                    res = run_json(c, timeout=timeout, lock=not ns.no_lock)
+                except RuntimeError as e:
+                    res = [{"exp": exp, "error": str(e)[:500], **extra}]
+                for i, r in enumerate(res):
+                    r.update(extra)
+                    r["round"] = rep
+                    r["loadavg"] = la
+                    if exp == "A" and "error" not in r:
+                        r["load"] = ns.loads[i]
+                        r["name"] = extra["name"]
+                    raw.append(r)
+                    f.write(json.dumps(r) + "\n")
+                f.flush()
+                what = extra.get("name") or extra.get("variant")
+                log(f"  round {rep + 1}/{ns.runs} {exp} {what}: {time.monotonic() - t0:.1f} s"
+                    + ("" if all("error" not in r for r in res) else "  ERROR"))
+                if exp == "B" and extra["variant"] == "solo-ci" and ns.exp_b:
+                    pass
+    return raw
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "sched",
+        help="microsecond-scale preemption of LevelDB requests (green threads + CIs) and a "
+             "batch job hosting the dataplane",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--quick", action="store_true",
+                   help=f"loads {','.join(map(str, QUICK_LOADS))}, 250 ms per point, 1 run "
+                        "(under a minute once LevelDB is built and cached)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output directory (default bench-results/sched-<timestamp>)")
+    p.add_argument("--loads", default=None,
+                   help=f"offered loads as fractions of capacity (default "
+                        f"{','.join(map(str, FULL_LOADS))})")
+    p.add_argument("--policies", default=None,
+                   help=f"experiment A policies (default {','.join(policies())})")
+    p.add_argument("--runs", type=int, default=None, help="runs per point (default 3; quick 1)")
+    p.add_argument("--ms", type=float, default=None,
+                   help="duration of one load point in ms (default 1000; quick 250)")
+    p.add_argument("--b-rate", type=float, default=B_RATE,
+                   help=f"experiment B GET rate (default {B_RATE}/s)")
+    p.add_argument("--b-ms", type=float, default=None,
+                   help="experiment B duration per run in ms (default 1000; quick 400)")
+    p.add_argument("--no-exp-b", dest="exp_b", action="store_false", help="skip experiment B")
+    p.add_argument("--design", default="ci", choices=("ci", "naive"),
+                   help="ci-cc design of the CI build (default ci)")
+    p.add_argument("--no-lock", action="store_true",
+                   help=f"do not take {BENCH_LOCK} around measured runs")
+    p.set_defaults(func=main)
+    return p
+
+
+def _fill(ns: argparse.Namespace) -> None:
+    q = ns.quick
+    ns.loads = [float(x) for x in ns.loads.split(",")] if ns.loads else list(
+        QUICK_LOADS if q else FULL_LOADS)
+    ns.policies = ns.policies.split(",") if ns.policies else policies()
+    for name in ns.policies:
+        parse_policy(name)
+    ns.runs = ns.runs or (1 if q else 3)
+    ns.ms = ns.ms or (250 if q else 1000)
+    ns.b_ms = ns.b_ms or (400 if q else 1000)
+    if ns.out is None:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        ns.out = Path("bench-results") / f"sched-{stamp}"
+
+
+def main(ns: argparse.Namespace) -> int:
+    _fill(ns)
+    out: Path = ns.out
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    try:
+        exes = {"none": leveldb.server("none", log=print),
+                "ci": leveldb.server(ns.design, log=print)}
+    except leveldb.SetupError as e:
+        print(f"sched: cannot build LevelDB: {e}", file=sys.stderr)
+        return 2
+    print(f"built in {time.monotonic() - t0:.1f} s: {exes['none'].name}, {exes['ci'].name}",
+          flush=True)
+    dbdir = make_db(exes["none"])
+    load0 = _loadavg()
+    try:
+        db = dbdir / "db"
+        cal = run_json([exes["none"], "--db", db, "--calibrate"], timeout=120,
+                       lock=not ns.no_lock)[0]
+        cal_ci = run_json([exes["ci"], "--db", db, "--calibrate"], timeout=120,
+                          lock=not ns.no_lock)[0]
+        print(f"capacity (fcfs, none build): {cal['capacity_rps']:.0f} req/s "
+              f"(GET {cal['get_us']:.2f} us, SCAN {cal['scan_us']:.1f} us); ci build GET "
+              f"{cal_ci['get_us']:.2f} us, SCAN {cal_ci['scan_us']:.1f} us", flush=True)
+        raw = run_experiments(ns, exes, db, cal, log=lambda m: print(m, flush=True))
+    finally:
+        shutil.rmtree(dbdir, ignore_errors=True)
+    argv = sys.argv[1:]
+    meta = {
+        "command": "python -m compiler_interrupts " + " ".join(argv),
+        "quick": ns.quick, "runs": ns.runs, "ms": ns.ms, "loads": ns.loads,
+        "policies": ns.policies, "design": ns.design, "b_rate": ns.b_rate, "b_ms": ns.b_ms,
+        "scan_len": 1000, "scan_frac": 0.005, "nkeys": 100000,
+        "calibration": cal, "calibration_ci": cal_ci,
+        "cpu": _cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
+        "loadavg_start": load0, "loadavg_end": _loadavg(),
+        "lock": None if ns.no_lock else BENCH_LOCK, "notes": [],
+    }
+    summary = summarize(raw, meta)
+    summary["meta"]["elapsed_s"] = round(time.monotonic() - t0, 1)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    md = markdown(summary)
+    (out / "summary.md").write_text(md)
+    for m in plots(summary, out):
+        print(m)
+    print(md)
+    print(f"wrote {out / 'summary.json'}, {out / 'summary.md'} ({summary['meta']['elapsed_s']} s)")
+    return 1 if summary["errors"] else 0
+
+
+def redo(out_dir: str | Path) -> int:
+    """Recompute summary.json/summary.md and the plots from runs.jsonl."""
+    out = Path(out_dir)
+    raw = [json.loads(x) for x in (out / "runs.jsonl").read_text().splitlines() if x]
+    meta = json.loads((out / "summary.json").read_text())["meta"]
+    s = summarize(raw, meta)
+    (out / "summary.json").write_text(json.dumps(s, indent=1) + "\n")
+    (out / "summary.md").write_text(markdown(s))
+    for m in plots(s, out):
+        print(m)
+    return 0
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``python -m compiler_interrupts.apps.sched.run [--quick] --out DIR`` (without apps/cli.py);
+    ``... run --redo DIR`` recomputes the summary of a finished run."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--redo"] and len(argv) == 2:
+        return redo(argv[1])
+    parser = argparse.ArgumentParser(prog="python -m compiler_interrupts.apps.sched.run")
+    sub = parser.add_subparsers(dest="app", required=True)
+    add_parser(sub)
+    ns = parser.parse_args(["sched", *argv])
+    return ns.func(ns)
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())
