@@ -1,9 +1,14 @@
 """Upper bounds on loop trip counts, read from the IR's induction pattern.
 
-Recognises the counted loops clang leaves behind at -O2: an induction variable that starts at a
-constant and steps by one, compared in the loop's only latch against a constant or against a
-value masked with ``and X, K`` (the remainder loops of the unroller). The bound is exact enough
-to fold such a loop into its parent's cost; anything else yields ``None``.
+Recognises the counted loops clang leaves behind at -O2: an induction variable ``iv`` that
+starts at a value of known lower bound and steps by a positive constant, compared in the loop's
+only latch (``iv + step`` against a bound) with a known upper bound.  Bounds come from a small
+value-range analysis (:func:`int_range`) over constants, masks (``and X, K``: the unroller's
+remainder loops), ``smin``/``umin`` with constants (``min(n - i, BS)``: blocked kernels), selects,
+casts, shifts, additions, subtractions and the PHIs of other induction variables.  An exit on
+``==``/``!=`` is bounded only when the increment carries ``nuw``/``nsw`` (stepping past the
+bound would then be undefined behaviour) or the old exact patterns apply.  The bound is exact
+enough to fold such a loop into its parent's cost; anything else yields ``None``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import re
 from ..ir.model import Block, Function, Instr
 from .loops import Loop
 
-_ICMP_RE = re.compile(r"^icmp (eq|ne|ult|slt) i(\d+) (\S+), (\S+?)(?:,|$)")
+_ICMP_RE = re.compile(r"^icmp (eq|ne|ult|slt|ugt|sgt) i(\d+) (\S+), (\S+?)(?:,|$)")
 _ADD_RE = re.compile(r"^add (?:nuw )?(?:nsw )?i(\d+) (\S+), (\S+?)(?:,|$)")
 _AND_RE = re.compile(r"^and i(\d+) (\S+), (\d+)(?:,|$)")
 _PHI_RE = re.compile(r"^phi i(\d+) \[ (\S+), %(\S+) \], \[ (\S+), %(\S+) \](?:,|$)")
@@ -42,6 +47,181 @@ def _const(v: str) -> int | None:
         return int(v)
     except ValueError:
         return None
+
+
+_RANGE_DEPTH = 12
+_BIN_RE = re.compile(r"^(add|sub|mul|shl|lshr|ashr|and|or|xor|udiv|sdiv|urem|srem)"
+                     r"((?: (?:nuw|nsw|exact|disjoint))*) i(\d+) (\S+), (\S+?)(?:,|$)")
+_CAST_RE = re.compile(r"^(zext|sext|trunc)(?: nneg| nuw| nsw)* i(\d+) (\S+) to i(\d+)(?:,|$)")
+_MINMAX_RE = re.compile(r"^(?:tail )?call (?:noundef )?i(\d+) @llvm\.(smin|smax|umin|umax)"
+                        r"\.i\d+\(i\d+ (?:noundef )?(\S+), i\d+ (?:noundef )?(\S+)\)")
+_SELECT_ANY_RE = re.compile(r"^select i1 \S+, i(\d+) (\S+), i\d+ (\S+?)(?:,|$)")
+_PHI_HEAD_RE = re.compile(r"^phi i(\d+) ")
+
+Range = tuple  # (lo, hi): ints or None (unbounded on that side), as signed values
+
+
+def _lim(width: int) -> tuple[int, int]:
+    return -(1 << (width - 1)), (1 << (width - 1)) - 1
+
+
+def _fits(r: tuple, width: int) -> tuple:
+    """``r`` if it is representable in ``width`` bits (no wrap-around possible), else unknown."""
+    lo, hi = r
+    mn, mx = _lim(width)
+    if lo is not None and lo < mn:
+        return (None, None)
+    if hi is not None and hi > mx:
+        return (None, None)
+    return r
+
+
+def int_range(value: str, defs: dict[str, Instr], _depth: int = 0,
+              _seen: frozenset = frozenset()) -> tuple:
+    """Signed (lo, hi) bounds of an integer SSA value or constant; None where unknown.
+
+    Sound for executions without undefined behaviour: arithmetic is bounded only when it
+    cannot wrap (ranges small enough) or carries ``nsw``; a PHI is bounded below by its
+    non-cyclic inputs when its cyclic inputs only add a positive constant with ``nuw``/``nsw``
+    (an induction variable)."""
+    c = _const(value)
+    if c is not None:
+        return (c, c)
+    if value in ("true",):
+        return (1, 1)
+    if value in ("false", "null", "zeroinitializer"):
+        return (0, 0)
+    ins = defs.get(value)
+    if ins is None or _depth > _RANGE_DEPTH or value in _seen:
+        return (None, None)
+    seen = _seen | {value}
+    d = _depth + 1
+    body = _body(ins)
+
+    def rec(v):
+        return int_range(v, defs, d, seen)
+
+    m = _BIN_RE.match(body)
+    if m is not None:
+        op, flags, w, x, y = m.group(1), m.group(2), int(m.group(3)), m.group(4), m.group(5)
+        a, b = rec(x), rec(y)
+        mn, mx = _lim(w)
+        nsw = "nsw" in flags
+        if op == "add":
+            lo = a[0] + b[0] if a[0] is not None and b[0] is not None else None
+            hi = a[1] + b[1] if a[1] is not None and b[1] is not None else None
+            return (lo, hi) if nsw else _fits((lo, hi), w) if lo is not None and hi is not None \
+                else (None, None)
+        if op == "sub":
+            lo = a[0] - b[1] if a[0] is not None and b[1] is not None else None
+            hi = a[1] - b[0] if a[1] is not None and b[0] is not None else None
+            return (lo, hi) if nsw else _fits((lo, hi), w) if lo is not None and hi is not None \
+                else (None, None)
+        if op == "xor" and b == (-1, -1):  # not x == -1 - x
+            return (-1 - a[1] if a[1] is not None else None, -1 - a[0] if a[0] is not None else None)
+        if op == "and":
+            k = _const(y)
+            if k is None:
+                k, a = _const(x), b
+            if k is not None and k >= 0:
+                hi = k if a[1] is None or a[1] < 0 else min(k, a[1])
+                return (0, hi)
+            if k is not None and a[0] is not None and a[0] >= 0:  # clears low bits
+                return (0, a[1])
+            if k is not None:  # negative mask: never above the unmasked value
+                return (None, a[1])
+            return (None, None)
+        if op in ("lshr", "udiv") and a[0] is not None and a[0] >= 0:
+            k = _const(y)
+            if k is not None and k >= 0 and a[1] is not None:
+                return (0, a[1] >> k if op == "lshr" else a[1] // max(k, 1))
+            return (0, a[1])
+        if op == "urem":
+            k = _const(y)
+            if k is not None and k > 0:
+                return (0, k - 1)
+            return (None, None)
+        if op in ("shl", "mul") and a[0] is not None and a[1] is not None:
+            k = _const(y)
+            if k is not None and k >= 0:
+                f = (1 << k) if op == "shl" else k
+                r = (a[0] * f, a[1] * f)
+                return r if nsw else _fits(r, w)
+        return (None, None)
+    m = _CAST_RE.match(body)
+    if m is not None:
+        op, wf, x, wt = m.group(1), int(m.group(2)), m.group(3), int(m.group(4))
+        a = rec(x)
+        if op == "zext":
+            if a[0] is not None and a[0] >= 0:
+                return a
+            return (0, (1 << wf) - 1)
+        if op == "sext":
+            return (a[0] if a[0] is not None else _lim(wf)[0], a[1] if a[1] is not None else _lim(wf)[1])
+        return _fits(a, wt) if a[0] is not None and a[1] is not None else (None, None)
+    m = _MINMAX_RE.match(body)
+    if m is not None:
+        kind, a, b = m.group(2), rec(m.group(3)), rec(m.group(4))
+        if kind == "smin":
+            hi = min(v for v in (a[1], b[1]) if v is not None) if (a[1], b[1]) != (None, None) else None
+            lo = min(a[0], b[0]) if a[0] is not None and b[0] is not None else None
+            return (lo, hi)
+        if kind == "smax":
+            lo = max(v for v in (a[0], b[0]) if v is not None) if (a[0], b[0]) != (None, None) else None
+            hi = max(a[1], b[1]) if a[1] is not None and b[1] is not None else None
+            return (lo, hi)
+        if kind == "umin":  # either operand non-negative bounds it from above
+            his = [r[1] for r in (a, b) if r[0] is not None and r[0] >= 0 and r[1] is not None]
+            if his:
+                return (0, min(his))
+            return (None, None)
+        if kind == "umax" and a[0] is not None and b[0] is not None and a[0] >= 0 and b[0] >= 0:
+            return (max(a[0], b[0]), max(a[1], b[1]) if a[1] is not None and b[1] is not None else None)
+        return (None, None)
+    m = _SELECT_ANY_RE.match(body)
+    if m is not None:
+        return _union(rec(m.group(2)), rec(m.group(3)))
+    if ins.opcode == "phi" and _PHI_HEAD_RE.match(body):
+        ins_in = [v for v, _b in _PHI_ANY_RE.findall(ins.text)]
+        out = None
+        hi_known = True
+        for v in ins_in:
+            if v == value:
+                continue
+            step = _self_step(v, value, defs)
+            if step is not None:
+                hi_known = False  # grows from the other inputs
+                continue
+            r = int_range(v, defs, d, seen)
+            out = r if out is None else _union(out, r)
+        if out is None:
+            return (None, None)
+        return out if hi_known else (out[0], None)
+    return (None, None)
+
+
+def _union(a: tuple, b: tuple) -> tuple:
+    lo = min(a[0], b[0]) if a[0] is not None and b[0] is not None else None
+    hi = max(a[1], b[1]) if a[1] is not None and b[1] is not None else None
+    return (lo, hi)
+
+
+def _self_step(v: str, phi: str, defs: dict[str, Instr]) -> int | None:
+    """If ``v`` is ``add nuw|nsw phi, K`` with K > 0: K, else None."""
+    ins = defs.get(v)
+    if ins is None:
+        return None
+    m = _BIN_RE.match(_body(ins))
+    if m is None or m.group(1) != "add" or not ({"nuw", "nsw"} & set(m.group(2).split())):
+        return None
+    x, y = m.group(4), m.group(5)
+    k = _const(y)
+    if x == phi and k is not None and k > 0:
+        return k
+    k = _const(x)
+    if y == phi and k is not None and k > 0:
+        return k
+    return None
 
 
 def _bound_of(value: str, defs: dict[str, Instr]) -> tuple[int, bool] | None:
@@ -134,33 +314,54 @@ def max_trip_count(fn: Function, loop: Loop, blocks: dict[str, Block] | None = N
     if test is None:
         return None
     latch, _cond, continue_on_true, pred, _width, a, b = test
+    if pred in ("ugt", "sgt"):  # "bound > next" is "next < bound"
+        pred, a, b = {"ugt": "ult", "sgt": "slt"}[pred], b, a
     # Which operand is the incremented induction variable?
     for nxt, other in ((a, b), (b, a)):
         ind = _induction(nxt, defs, latch.label)
-        if ind is None or ind[1] != 1 or ind[3] in loop.blocks:
+        if ind is None or ind[1] <= 0 or ind[3] in loop.blocks:
             continue
-        start = _const(ind[2])
-        if start is None or start < 0:
-            continue
-        bound = _bound_of(other, defs)
-        if bound is None:
-            continue
-        k, exact = bound
+        step = ind[1]
         if nxt != a and pred not in ("eq", "ne"):  # "other PRED next": only eq/ne are symmetric
             continue
         exits_on_equal = (pred == "eq" and not continue_on_true) or (
             pred == "ne" and continue_on_true
         )
+        start_lo = int_range(ind[2], defs)[0]
+        lo_n, hi_n = int_range(other, defs)
         if pred in ("ult", "slt") and continue_on_true:
-            return max(k - start, 1)
+            if start_lo is None or hi_n is None:
+                continue
+            if pred == "ult" and (start_lo < 0 or lo_n is None or lo_n < 0):
+                continue
+            # next = iv + step with iv below the bound cannot wrap unless the bound is within a
+            # step of the type's maximum (then only nuw/nsw rule the wrap out).
+            if hi_n + step - 1 > _lim(int(_width))[1] and not _no_wrap(nxt, defs):
+                continue
+            return max(-(-(hi_n - start_lo) // step), 1)
         if exits_on_equal:
-            if exact:
-                return k - start if k > start else None
-            entering = [blocks[p] for p in _entering(fn, loop)]
-            if start == 0 and _guarded_nonzero(other, loop.header, entering, defs):
-                return k if k > 0 else None
+            start = _const(ind[2])
+            bound = _bound_of(other, defs)
+            if step == 1 and start is not None and start >= 0 and bound is not None:
+                k, exact = bound
+                if exact:
+                    return k - start if k > start else None
+                entering = [blocks[p] for p in _entering(fn, loop)]
+                if start == 0 and _guarded_nonzero(other, loop.header, entering, defs):
+                    return k if k > 0 else None
+            # Stepping past the bound would have to wrap, which nuw/nsw make undefined: the
+            # loop leaves when next == bound, after at most (hi - start) / step latches.
+            if _no_wrap(nxt, defs) and start_lo is not None and start_lo >= 0 and hi_n is not None:
+                trips = (hi_n - start_lo) // step
+                return trips if trips > 0 else None
         return None
     return None
+
+
+def _no_wrap(nxt: str, defs: dict[str, Instr]) -> bool:
+    ins = defs.get(nxt)
+    m = _BIN_RE.match(_body(ins)) if ins is not None else None
+    return m is not None and m.group(1) == "add" and bool({"nuw", "nsw"} & set(m.group(2).split()))
 
 
 def _entering(fn: Function, loop: Loop) -> list[str]:

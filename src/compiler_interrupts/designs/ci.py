@@ -59,6 +59,9 @@ class CIOptions:
     """Joining paths share one increment if their pending costs differ by at most
     max(deviation_abs, deviation_rel * larger)."""
     deviation_rel: float = 0.3
+    fold_share: float = 1.0
+    """A loop with a proven trip-count bound is folded (no probe inside, charged bound x body
+    along its parent's path) when that cost is at most ``fold_share * bound``."""
     leaf_max: int = 50
     """Largest path cost of a function that gets no probe of its own."""
     tiny_max: int = 16
@@ -265,6 +268,20 @@ class CIDesign(Design):
             flush_at[lbl] = fl
             forced[lbl] = fo
 
+        # A small acyclic function whose paths cost about the same gets one probe, at entry,
+        # charging the middle of its path costs (instead of one per disagreeing join).
+        if not cut:
+            single = self._single_probe_cost(blocks, rpo, preds, costs)
+            if single is not None:
+                plan = {lbl: [] for lbl in rpo}
+                plan[entry] = [(blocks[entry].first_insertion_index(), single)]
+                self._emit(fn, blocks, rpo, plan, flush_at, False, succs, stats)
+                stats.probes += 1
+                stats.blocks += len(rpo)
+                stats.bump("single_probe_functions")
+                fn.mark_modified()
+                return
+
         # Small counted loops (unroller remainders, short constant loops) are folded: no probe
         # inside; their blocks are charged trip-count times along the acyclic path.
         folded = self._foldable_loops(fn, blocks, entry, succs, costs, cut)
@@ -437,6 +454,37 @@ class CIDesign(Design):
         stats.blocks += len(rpo)
         fn.mark_modified()
 
+    def _single_probe_cost(self, blocks, rpo, preds, costs) -> int | None:
+        """For an acyclic function: the cost one entry probe charges, if every path from entry
+        to a return fits in C (external calls counted as for the bound) and the cheapest and
+        dearest return paths differ by at most ``max(2 * deviation_abs, 2 * deviation_rel *
+        dearest)`` (the entry probe charges their midpoint). Else None."""
+        C = self.opts.bound
+        lo: dict[str, int] = {}
+        hi: dict[str, int] = {}
+        hb: dict[str, int] = {}
+        for lbl in rpo:
+            blk = blocks[lbl]
+            own = sum(costs[lbl])
+            own_b = sum((min(c, C // 4) if self._is_external_call(ins) else c)
+                        for c, ins in zip(costs[lbl], blk.instrs))
+            ps = [p for p in preds.get(lbl, []) if p in lo]
+            lo[lbl] = own + (min(lo[p] for p in ps) if ps else 0)
+            hi[lbl] = own + (max(hi[p] for p in ps) if ps else 0)
+            hb[lbl] = own_b + (max(hb[p] for p in ps) if ps else 0)
+            if hb[lbl] > C:
+                return None
+        rets = [lbl for lbl in rpo if blocks[lbl].terminator is not None
+                and blocks[lbl].terminator.opcode in ("ret", "resume")]
+        if not rets:
+            return None
+        cheapest = min(lo[r] for r in rets)
+        dearest = max(hi[r] for r in rets)
+        tol = max(2 * self.opts.deviation_abs, 2 * self.opts.deviation_rel * dearest)
+        if dearest - cheapest > tol:
+            return None
+        return max(1, round((cheapest + dearest) / 2))
+
     def _foldable_loops(self, fn, blocks, entry, succs, costs, cut):
         """Innermost loops with a small trip-count bound whose whole cost fits well in C."""
         if not cut:
@@ -456,7 +504,7 @@ class CIDesign(Design):
             if trips is None or trips <= 0:
                 continue
             body = sum(sum(costs[lbl]) for lbl in loop.blocks if lbl in costs)
-            if trips * body <= self.opts.bound // 2:
+            if trips * body <= self.opts.bound * self.opts.fold_share:
                 out.append((loop, trips))
         return out
 

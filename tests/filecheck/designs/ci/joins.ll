@@ -1,6 +1,9 @@
 ; Joins: arms of similar cost share one averaged increment; a much heavier arm is charged
-; before the join.
+; before the join. (Inside a loop whose exit is data-dependent, so that neither the
+; single-probe rule for small acyclic functions nor loop folding/strip-mining applies.)
 ; RUN: %ci-opt --design=ci < %s | filecheck %s
+; RUN: %ci-opt --design=ci < %s | %python -m compiler_interrupts check --instrumented - | filecheck --check-prefix=CHECKER %s
+; CHECKER: checked 3 functions: 0 failing
 
 target triple = "x86_64-pc-linux-gnu"
 
@@ -9,51 +12,51 @@ target triple = "x86_64-pc-linux-gnu"
 ; CHECK-NOT: __ci_probe
 ; CHECK: b:
 ; CHECK-NOT: __ci_probe
-; CHECK: join:
-; CHECK: call void @__ci_probe(i64
-; CHECK-NEXT: ret i32
-define i32 @similar(i1 %c, i32 %x) {
+; CHECK: latch:
+; CHECK: call void @__ci_probe_local(ptr %ci.local, i64
+; CHECK-NEXT: br i1 %done
+define i32 @similar(ptr %p, i32 %x) {
 entry:
+  br label %head
+head:
+  %acc = phi i32 [ %x, %entry ], [ %j3, %latch ]
+  %c = icmp slt i32 %acc, 100
   br i1 %c, label %a, label %b
 a:
-  %a1 = add i32 %x, 1
-  br label %join
+  %a1 = add i32 %acc, 1
+  br label %latch
 b:
-  %b1 = sub i32 %x, 1
+  %b1 = sub i32 %acc, 1
   %b2 = mul i32 %b1, 3
-  br label %join
-join:
+  br label %latch
+latch:
   %j0 = phi i32 [ %a1, %a ], [ %b2, %b ]
   %j1 = add i32 %j0, %x
   %j2 = add i32 %j1, %x
   %j3 = add i32 %j2, %x
-  %j4 = add i32 %j3, %x
-  %j5 = add i32 %j4, %x
-  %j6 = add i32 %j5, %x
-  %j7 = add i32 %j6, %x
-  %j8 = add i32 %j7, %x
-  %j9 = add i32 %j8, %x
-  %j10 = add i32 %j9, %x
-  %j11 = add i32 %j10, %x
-  %j12 = add i32 %j11, %x
-  %j13 = add i32 %j12, %x
-  %j14 = add i32 %j13, %x
-  %j15 = add i32 %j14, %x
-  ret i32 %j15
+  %v = load volatile i32, ptr %p, align 4
+  %done = icmp eq i32 %v, 0
+  br i1 %done, label %exit, label %head
+exit:
+  ret i32 %j3
 }
 
 ; CHECK-LABEL: define i32 @lopsided(
 ; CHECK: heavy:
-; CHECK: call void @__ci_probe(i64
-; CHECK-NEXT: br label %join
+; CHECK: call void @__ci_probe_local(ptr %ci.local, i64
+; CHECK-NEXT: br label %latch
 ; CHECK: light:
 ; CHECK-NOT: __ci_probe
-; CHECK: join:
-define i32 @lopsided(i1 %c, i32 %x) {
+; CHECK: latch:
+define i32 @lopsided(ptr %p, i32 %x) {
 entry:
+  br label %head
+head:
+  %acc = phi i32 [ %x, %entry ], [ %r, %latch ]
+  %c = icmp slt i32 %acc, 100
   br i1 %c, label %heavy, label %light
 heavy:
-  %h1 = mul i32 %x, %x
+  %h1 = mul i32 %acc, %x
   %h2 = mul i32 %h1, %x
   %h3 = mul i32 %h2, %x
   %h4 = mul i32 %h3, %x
@@ -85,11 +88,56 @@ heavy:
   %h30 = mul i32 %h29, %x
   %h31 = mul i32 %h30, %x
   %h32 = mul i32 %h31, %x
-  br label %join
+  br label %latch
 light:
-  br label %join
-join:
-  %r = phi i32 [ %h32, %heavy ], [ %x, %light ]
+  br label %latch
+latch:
+  %r = phi i32 [ %h32, %heavy ], [ %acc, %light ]
+  %v = load volatile i32, ptr %p, align 4
+  %done = icmp eq i32 %v, 0
+  br i1 %done, label %exit, label %head
+exit:
   ret i32 %r
 }
 
+; A small acyclic function (above the 16 IR instructions of a "tiny" one, which gets no probe)
+; whose paths cost about the same (here 22 and 24) gets a single probe, at entry, charging the
+; middle.
+; CHECK-LABEL: define i32 @single(
+; CHECK-NEXT: entry:
+; CHECK-NEXT: call void @__ci_probe(i64 23)
+; CHECK-NOT: __ci_probe
+; CHECK: ret i32
+define i32 @single(i1 %c, i32 %x) {
+entry:
+  br i1 %c, label %a, label %b
+a:
+  %a1 = add i32 %x, 1
+  br label %join
+b:
+  %b1 = sub i32 %x, 1
+  %b2 = mul i32 %b1, 3
+  %b3 = mul i32 %b2, 3
+  br label %join
+join:
+  %j0 = phi i32 [ %a1, %a ], [ %b3, %b ]
+  %j1 = add i32 %j0, %x
+  %j2 = add i32 %j1, %x
+  %j3 = add i32 %j2, %x
+  %j4 = add i32 %j3, %x
+  %j5 = add i32 %j4, %x
+  %j6 = add i32 %j5, %x
+  %j7 = add i32 %j6, %x
+  %j8 = add i32 %j7, %x
+  %j9 = add i32 %j8, %x
+  %j10 = add i32 %j9, %x
+  %j11 = add i32 %j10, %x
+  %j12 = add i32 %j11, %x
+  %j13 = add i32 %j12, %x
+  %j14 = add i32 %j13, %x
+  %j15 = add i32 %j14, %x
+  %j16 = add i32 %j15, %x
+  %j17 = add i32 %j16, %x
+  %j18 = add i32 %j17, %x
+  ret i32 %j18
+}
