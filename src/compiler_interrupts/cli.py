@@ -104,7 +104,10 @@ def make_parser() -> argparse.ArgumentParser:
                    help="design to instrument with first (default: ci)")
     s.add_argument("--instrumented", action="store_true",
                    help="the input is already the pass output (has @__ci_probe calls)")
-    s.add_argument("--bound", type=int, default=200, help="the bound C (default 200)")
+    from .designs.ci import DEFAULT_BOUND
+
+    s.add_argument("--bound", type=int, default=DEFAULT_BOUND,
+                   help=f"the bound C (default {DEFAULT_BOUND}, as the ci design)")
     s.add_argument("-v", "--verbose", action="store_true", help="report every function")
     s.set_defaults(func=cmd_check)
 

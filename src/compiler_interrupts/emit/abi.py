@@ -30,6 +30,8 @@ PUBLIC_API = (
     "ci_enable",
     "register_ci_disable_hook",
     "register_ci_enable_hook",
+    "ci_instruction_count",
+    "ci_handler_calls",
 )
 
 #: Header users include.

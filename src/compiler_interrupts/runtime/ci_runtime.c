@@ -68,7 +68,7 @@ __thread int64_t __ci_budget __attribute__((tls_model("initial-exec"), visibilit
 /* Volatile view: a signal handler running probes may change it under our feet. */
 #define CI_BUDGET (*(volatile int64_t *)&__ci_budget)
 
-/* Field order: what every slow path touches comes first (two cache lines), the rest after. */
+/* Field order: what every slow path touches comes first, the rest after. */
 struct ci_state {
     int64_t armed;   /* budget value last written by the runtime */
     int64_t count;   /* cumulative IR instructions, up to `armed` */
@@ -102,7 +102,7 @@ struct ci_state {
     ci_margin_hook disable_hook;
     ci_margin_hook enable_hook;
     int64_t ir_initial; /* cycles mode: user-supplied initial budget, 0 = choose */
-} __attribute__((aligned(64)));
+};
 
 static CI_TLS struct ci_state ci_st = {.armed = CI_IDLE_BUDGET};
 

@@ -260,7 +260,7 @@ def _runtime_link_args(ctx: Context) -> list[str]:
     if not shared and "-static" not in inv.args:
         # Executables export the runtime's symbols so that instrumented shared objects loaded
         # into them use the executable's counter (one counter per thread per process).
-        exports = [abi.BUDGET, abi.SLOW_PATH, *abi.PUBLIC_API]
+        exports = [abi.BUDGET, abi.SLOW_PATH, abi.SLOW_PATH_PRESERVE, *abi.PUBLIC_API]
         args += [f"-Wl,--export-dynamic-symbol={s}" for s in exports]
     return args
 

@@ -114,6 +114,12 @@ static void calibrate_tsc(void) {
     g_tsc_hz = (c1 - c0) / (t1 - t0);
 }
 
+static double proc_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static void die(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -982,8 +988,10 @@ static int run_exp_a(void) {
         if (ci) register_ci((int)ir_interval, 0, ci_tick);
         if (sig) timer_setup((uint64_t)(O.quantum_us * 1e3));
         uint64_t t0 = lg_start(s, 0);
+        double cpu0 = proc_cpu_s(), w0 = mono_s();
         uint64_t deadline = t0 + s.off[n - 1] + (uint64_t)((1.0 + O.ms / 1e3) * g_tsc_hz);
         dispatch_loop(n, deadline);
+        double cpu_frac = (proc_cpu_s() - cpu0) / (mono_s() - w0);
         if (ci) deregister_ci();
         if (sig) timer_stop();
         long calls = ci_handler_calls() - calls0;
@@ -994,9 +1002,9 @@ static int run_exp_a(void) {
         print_common("A");
         printf("\"policy\": \"%s\", \"quantum_us\": %.3f, \"rate\": %.1f, \"offered_rps\": %.1f, "
                "\"n\": %" PRIu64 ", \"completed\": %" PRIu64 ", \"span_s\": %.6f, "
-               "\"throughput_rps\": %.1f, ",
+               "\"throughput_rps\": %.1f, \"cpu_frac\": %.4f, ",
                pol, fcfs ? 0.0 : O.quantum_us, rate, offered, n, ps.completed, ps.span_s,
-               ps.completed / ps.span_s);
+               ps.completed / ps.span_s, cpu_frac);
         print_pct("get", ps.get);
         print_pct("scan", ps.scan);
         print_pct("all", ps.all);
@@ -1160,9 +1168,11 @@ static int run_exp_b(void) {
             return nullptr;
         },
         &sa);
+    double cpu0 = proc_cpu_s(), w0 = mono_s();
     uint64_t m0 = rdtsc();
     miner(block, coarse_block);
     uint64_t m1 = rdtsc();
+    double cpu_frac = (proc_cpu_s() - cpu0) / (mono_s() - w0);
     pthread_join(stopper, nullptr);
     if (ci) deregister_ci();
     long calls = ci_handler_calls() - calls0;
@@ -1179,10 +1189,11 @@ static int run_exp_b(void) {
     printf("\"variant\": \"%s\", \"rate\": %.1f, \"n\": %" PRIu64 ", \"completed\": %" PRIu64
            ", \"miner_s\": %.6f, \"hashes\": %" PRIu64 ", \"hashes_per_s\": %.1f, "
            "\"solo_calib_hashes_per_s\": %.1f, \"coarse_us\": %.1f, \"ir_interval\": %ld, "
-           "\"cpi\": %.4f, \"handler_calls\": %ld, \"dp_sleeps\": %" PRIu64 ", ",
+           "\"cpi\": %.4f, \"handler_calls\": %ld, \"dp_sleeps\": %" PRIu64 ", "
+           "\"cpu_frac\": %.4f, ",
            v, solo ? 0.0 : rate, n, g_completed, secs, g_hashes, g_hashes / secs,
            hashes_per_tick * g_tsc_hz, coarse ? O.coarse_us : 0.0, ir_interval, cpi,
-           ci ? calls : 0L, g_dp_sleeps);
+           ci ? calls : 0L, g_dp_sleeps, cpu_frac);
     uint64_t mism = 0;
     if (!solo) {
         // only the requests that arrived while the miner ran count
