@@ -18,7 +18,7 @@ import re
 from ..ir.model import Block, Function, Instr
 from .loops import Loop
 
-_ICMP_RE = re.compile(r"^icmp (eq|ne|ult|slt|ugt|sgt) i(\d+) (\S+), (\S+?)(?:,|$)")
+_ICMP_RE = re.compile(r"^icmp (eq|ne|ult|slt|ugt|sgt|ule|sle|uge|sge) i(\d+) (\S+), (\S+?)(?:,|$)")
 _ADD_RE = re.compile(r"^add (?:nuw )?(?:nsw )?i(\d+) (\S+), (\S+?)(?:,|$)")
 _AND_RE = re.compile(r"^and i(\d+) (\S+), (\d+)(?:,|$)")
 _PHI_RE = re.compile(r"^phi i(\d+) \[ (\S+), %(\S+) \], \[ (\S+), %(\S+) \](?:,|$)")
@@ -305,6 +305,12 @@ def _induction(nxt: str, defs: dict[str, Instr], latch: str):
     return None
 
 
+_SWAP = {"eq": "eq", "ne": "ne", "slt": "sgt", "sgt": "slt", "ult": "ugt", "ugt": "ult",
+         "sle": "sge", "sge": "sle", "ule": "uge", "uge": "ule"}
+_NEGATE = {"eq": "ne", "ne": "eq", "slt": "sge", "sge": "slt", "sgt": "sle", "sle": "sgt",
+           "ult": "uge", "uge": "ult", "ugt": "ule", "ule": "ugt"}
+
+
 def max_trip_count(fn: Function, loop: Loop, blocks: dict[str, Block] | None = None,
                    defs: dict[str, Instr] | None = None) -> int | None:
     """An upper bound on how many times ``loop``'s latch is reached per entry, or None."""
@@ -313,33 +319,33 @@ def max_trip_count(fn: Function, loop: Loop, blocks: dict[str, Block] | None = N
     test = _latch_test(loop, blocks, defs)
     if test is None:
         return None
-    latch, _cond, continue_on_true, pred, _width, a, b = test
-    if pred in ("ugt", "sgt"):  # "bound > next" is "next < bound"
-        pred, a, b = {"ugt": "ult", "sgt": "slt"}[pred], b, a
+    latch, _cond, continue_on_true, pred0, _width, a, b = test
+    width_max = _lim(int(_width))[1]
     # Which operand is the incremented induction variable?
     for nxt, other in ((a, b), (b, a)):
         ind = _induction(nxt, defs, latch.label)
         if ind is None or ind[1] <= 0 or ind[3] in loop.blocks:
             continue
         step = ind[1]
-        if nxt != a and pred not in ("eq", "ne"):  # "other PRED next": only eq/ne are symmetric
-            continue
-        exits_on_equal = (pred == "eq" and not continue_on_true) or (
-            pred == "ne" and continue_on_true
-        )
+        # Canonical form: the loop continues while "next PRED other".
+        pred = pred0 if nxt == a else _SWAP[pred0]
+        if not continue_on_true:
+            pred = _NEGATE[pred]
         start_lo = int_range(ind[2], defs)[0]
         lo_n, hi_n = int_range(other, defs)
-        if pred in ("ult", "slt") and continue_on_true:
+        if pred in ("ult", "slt", "ule", "sle"):
             if start_lo is None or hi_n is None:
                 continue
-            if pred == "ult" and (start_lo < 0 or lo_n is None or lo_n < 0):
+            if pred[0] == "u" and (start_lo < 0 or lo_n is None or lo_n < 0):
                 continue
-            # next = iv + step with iv below the bound cannot wrap unless the bound is within a
-            # step of the type's maximum (then only nuw/nsw rule the wrap out).
-            if hi_n + step - 1 > _lim(int(_width))[1] and not _no_wrap(nxt, defs):
+            # next = iv + step with iv within the bound cannot wrap unless the bound is within
+            # a step of the type's maximum (then only nuw/nsw rule the wrap out).
+            if hi_n + step > width_max and not _no_wrap(nxt, defs):
                 continue
-            return max(-(-(hi_n - start_lo) // step), 1)
-        if exits_on_equal:
+            if pred in ("ult", "slt"):
+                return max(-(-(hi_n - start_lo) // step), 1)
+            return max((hi_n - start_lo) // step + 1, 1)
+        if pred == "ne":  # leaves when next == other
             start = _const(ind[2])
             bound = _bound_of(other, defs)
             if step == 1 and start is not None and start >= 0 and bound is not None:
@@ -401,7 +407,12 @@ def strip_candidate(fn: Function, loop: Loop, blocks: dict[str, Block] | None = 
     exit_lbl = term_targets[1] if continue_on_true else term_targets[0]
     if exit_lbl in loop.blocks:
         return None
-    if (pred in ("ult", "slt", "ne")) != continue_on_true or pred not in ("ult", "slt", "ne", "eq"):
+    # Accepted exit tests: continue while next < bound or next != bound, leave when
+    # next == bound or next > bound ("<=" loops, next on the left).
+    if pred in ("ugt", "sgt"):
+        if continue_on_true:
+            return None
+    elif (pred in ("ult", "slt", "ne")) != continue_on_true or pred not in ("ult", "slt", "ne", "eq"):
         return None
     loop_defs = {ins.name for lbl in loop.blocks for ins in blocks[lbl].instrs if ins.name}
     nxt, bound = a, b
@@ -520,7 +531,11 @@ def strip_trip_bound(fn: Function, loop: Loop, blocks: dict[str, Block] | None =
         return None
     pred, _w, nxt, lim = cm.groups()
     continue_on_true = m.group(2) == loop.header
-    if (pred in ("ult", "slt", "ne")) != continue_on_true:
+    inclusive = pred in ("ugt", "sgt")  # leaves when next > limit: one more iteration
+    if inclusive:
+        if continue_on_true:
+            return None
+    elif (pred in ("ult", "slt", "ne")) != continue_on_true or pred not in ("ult", "slt", "ne", "eq"):
         return None
     lim_phi = defs.get(lim)
     add = defs.get(nxt)
@@ -546,7 +561,7 @@ def strip_trip_bound(fn: Function, loop: Loop, blocks: dict[str, Block] | None =
         if x is None:
             return None
         span = _strip_limit_step(v, x, defs, step)
-        if span is None or span <= 0:
+        if span is None or span < 0 or (span == 0 and not inclusive):
             return None
-        best = max(best, -(-span // step))
+        best = max(best, span // step + 1 if inclusive else -(-span // step))
     return best or None

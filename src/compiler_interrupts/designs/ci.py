@@ -741,7 +741,8 @@ def _strip_mine(module: Module, fn: Function, blocks: dict[str, Block], loop, in
     intrinsics: set[str] = set()
 
     step = info.step
-    span = k * step
+    inclusive = info.pred in ("ugt", "sgt")  # "<=" loop: a strip runs span/step + 1 iterations
+    span = (k - 1 if inclusive else k) * step
     shift = step.bit_length() - 1
 
     def limit_code(x: str, suffix: str) -> tuple[list[str], str, str]:
@@ -749,9 +750,9 @@ def _strip_mine(module: Module, fn: Function, blocks: dict[str, Block], loop, in
         ahead, and met exactly by the IV), its name, and the strip's cost (i64)."""
         p = f"%ci.{suffix}.{tag}"
         code: list[str] = []
-        if info.pred in ("ult", "slt"):
-            sat = "uadd" if info.pred == "ult" else "sadd"
-            mn = "umin" if info.pred == "ult" else "smin"
+        if info.pred in ("ult", "slt", "ugt", "sgt"):
+            sat = "uadd" if info.pred[0] == "u" else "sadd"
+            mn = "umin" if info.pred[0] == "u" else "smin"
             intrinsics.add(f"declare {w} @llvm.{sat}.sat.{w}({w}, {w})")
             intrinsics.add(f"declare {w} @llvm.{mn}.{w}({w}, {w})")
             code.append(f"  {p}.t = call {w} @llvm.{sat}.sat.{w}({w} {x}, {w} {span})")
@@ -779,7 +780,13 @@ def _strip_mine(module: Module, fn: Function, blocks: dict[str, Block], loop, in
         if info.width < 64:
             code.append(f"  {p}.n64 = zext {w} {p}.n to i64")
             n64 = f"{p}.n64"
-        if step == 1:
+        if inclusive:  # (limit - x) / step + 1 iterations
+            if step > 1:
+                code.append(f"  {p}.q = lshr i64 {n64}, {shift}")
+                n64 = f"{p}.q"
+            code.append(f"  {p}.it = add i64 {n64}, 1")
+            code.append(f"  {p}.cost = mul i64 {p}.it, {body}")
+        elif step == 1:
             code.append(f"  {p}.cost = mul i64 {n64}, {body}")
         else:
             code.append(f"  {p}.c = mul i64 {n64}, {body}")

@@ -35,6 +35,17 @@ __attribute__((noinline)) static int64_t nested(const int32_t *a, int n) {
         for (int j = 0; j < i % 13; j++) s += a[(i + j) % n] * (j + 1);
     return s;
 }
+/* "<=" loops (clang keeps `next > hi` exit tests for steps it cannot prove safe to rewrite). */
+__attribute__((noinline)) static double le_step2(const int32_t *a, long lo, long hi) {
+    double s = 0;
+    for (long j = lo; j <= hi; j += 2) s = s * 0.5 + a[j] * 0.25;
+    return s;
+}
+__attribute__((noinline)) static uint64_t le_unsigned(const uint32_t *a, unsigned lo, unsigned hi) {
+    uint64_t s = 0;
+    for (unsigned j = lo; j <= hi; j += 3) s = s * 7 + a[j];
+    return s;
+}
 __attribute__((noinline)) static long csr_scan(const long *off, const int32_t *adj, long n) {
     long hits = 0;
     for (long v = 0; v < n; v++)
@@ -71,6 +82,9 @@ int main(int argc, char **argv) {
         acc = acc * 1000003 + (uint64_t)find_first(s, n, s[n / 2]);
         acc = acc * 1000003 + bytes_hash(b, (unsigned)n);
         acc = acc * 1000003 + (uint64_t)nested(s, (int)(n % 5000) + 1);
+        acc = acc * 1000003 + (uint64_t)(1e6 * le_step2(s, 1 + (n & 1), n < N ? n : N - 1));
+        acc = acc * 1000003 + (uint64_t)(1e6 * le_step2(s, n < N ? n : 0, 5));
+        acc = acc * 1000003 + le_unsigned(u, 2, (unsigned)(n < N - 3 ? n : N - 3));
     }
     acc = acc * 1000003 + (uint64_t)csr_scan(off, adj, N);
     printf("acc=%llu\n", (unsigned long long)acc);
