@@ -68,10 +68,16 @@ def runtime_declarations(tls_model: str = "initialexec", preserve_all: bool = Tr
     budget = "@" + abi.BUDGET
     slow = ("preserve_allcc void @" + abi.SLOW_PATH_PRESERVE) if preserve_all \
         else ("void @" + abi.SLOW_PATH)
+    # Executable code (local-exec) is linked with the static runtime: the slow path is a direct
+    # call. Elsewhere it is called through the GOT (nonlazybind): never through a lazy PLT
+    # stub, whose resolver does not preserve what preserve_all callers keep in registers; and
+    # a direct call keeps the backend from hoisting the callee's address into a register.
+    linkage = "dso_local " if tls_model == "localexec" else ""
+    attrs = "cold nounwind" if tls_model == "localexec" else "cold nounwind nonlazybind"
     return f"""
 {budget} = external thread_local({tls_model}) global i64, align 8
 
-declare {slow}(i64) cold nounwind nonlazybind
+declare {linkage}{slow}(i64) {attrs}
 
 define internal void {PROBE_FN}(i64 %cost) alwaysinline nounwind {{
   %budget = load i64, ptr {budget}, align 8
