@@ -500,3 +500,21 @@ def test_shared_runtime(rt_shared, bindir):
     assert int(v["count"]) == 50000 + 5000 * 3
     assert int(v["calls"]) == 65
     assert int(v["last_arg"]) == 65000
+
+
+# ------------------------------------------------------------------------------------------
+# ci_after_handler: preempting a user-level thread from the handler
+
+
+def test_after_handler_switches_contexts(rt, bindir):
+    exe = compile_prog(bindir, rt, "after_handler", ["after_handler.c"])
+    v, _ = run(exe)
+    assert int(v["outside"]) == -1  # only from inside a handler
+    assert int(v["in_handler_seen"]) == 0  # the hook runs after the handler returned
+    # both computations complete with the right results although they were interleaved
+    assert int(v["sum_a"]) == sum(i % 7 for i in range(2000000))
+    assert int(v["sum_b"]) == sum(i % 11 for i in range(1000000))
+    # interrupts keep coming in whichever context runs: 6M + 5M IR / 10000 per interval
+    assert int(v["calls"]) >= 1000
+    assert int(v["switches"]) >= int(v["calls"]) // 2
+    assert int(v["errno_a"]) == 7  # errno is the interrupted code's again when it resumes

@@ -32,6 +32,7 @@ PUBLIC_API = (
     "register_ci_enable_hook",
     "ci_instruction_count",
     "ci_handler_calls",
+    "ci_after_handler",
 )
 
 #: Header users include.

@@ -80,6 +80,18 @@ CI_API void register_ci_disable_hook(ci_margin_hook hook);
  * re-enabled and any pending interrupt is delivered.  Per thread; NULL removes it. */
 CI_API void register_ci_enable_hook(ci_margin_hook hook);
 
+/*
+ * From inside the handler only: ask for fn(arg) to be called once the runtime is done with
+ * this interrupt -- after the handler has returned, the next deadline is armed and the thread
+ * is no longer "in the handler" -- on the same stack, just before control returns to the
+ * interrupted code.  fn may switch stacks (a user-level thread scheduler preempting the
+ * running thread): other code run meanwhile receives interrupts as usual, and when the
+ * interrupted context is resumed, fn returns and so does the probe.  errno is restored after
+ * fn returns.  At most one per handler call (a second call replaces the first).  Returns 0, or
+ * -1 (nothing registered) when called outside a handler or with fn == NULL.
+ */
+CI_API int ci_after_handler(void (*fn)(void *), void *arg);
+
 /* This thread's cumulative IR instruction count so far (exact, including the part of the
  * current budget already consumed). */
 CI_API long ci_instruction_count(void);

@@ -99,6 +99,9 @@ struct ci_state {
 
     ci_handler handler;
     int64_t calls; /* handler invocations */
+    int in_handler;             /* the handler is on the stack */
+    void (*after_fn)(void *);   /* ci_after_handler: run once the slow path is done */
+    void *after_arg;
     ci_margin_hook disable_hook;
     ci_margin_hook enable_hook;
     int64_t ir_initial; /* cycles mode: user-supplied initial budget, 0 = choose */
@@ -281,7 +284,9 @@ __attribute__((noinline)) static void ci_deliver(struct ci_state *s) {
     s->pending = 0;
     s->calls++;
     ci_set_budget(s, CI_IDLE_BUDGET); /* the handler's own probes stay on the fast path */
+    s->in_handler = 1;
     h((long)c0);
+    s->in_handler = 0;
     ci_fold(s);
     errno = saved_errno;
 
@@ -375,6 +380,19 @@ static inline __attribute__((always_inline)) void ci_slow_path_body(struct ci_st
         ci_set_budget(s, ci_clamp_budget(rest));
 }
 
+/* ci_after_handler: the function the handler asked for, once the runtime is done (budget
+ * armed, in_progress cleared).  It may switch stacks; errno is this frame's again when it
+ * returns here. */
+__attribute__((noinline)) static void ci_run_after(struct ci_state *s) {
+    void (*fn)(void *) = s->after_fn;
+    void *arg = s->after_arg;
+    s->after_fn = NULL;
+    s->after_arg = NULL;
+    int saved_errno = errno;
+    fn(arg);
+    errno = saved_errno;
+}
+
 static inline __attribute__((always_inline)) void ci_slow_path_entry(int64_t probe_cost) {
     struct ci_state *s = &ci_st;
 
@@ -395,6 +413,8 @@ static inline __attribute__((always_inline)) void ci_slow_path_entry(int64_t pro
     ci_slow_path_body(s, probe_cost);
     CI_SIGNAL_FENCE();
     s->in_progress = 0;
+    if (__builtin_expect(s->after_fn != NULL, 0))
+        ci_run_after(s);
 }
 
 /* errno: nothing on the way to the handler touches it; ci_deliver saves it around the
@@ -495,10 +515,21 @@ void ci_enable(void) {
             ci_deliver(s);
             CI_SIGNAL_FENCE();
             s->in_progress = 0;
+            if (s->after_fn != NULL)
+                ci_run_after(s);
         }
         /* else: enabled from inside the handler; the next slow path delivers it. */
     }
     errno = saved_errno;
+}
+
+int ci_after_handler(void (*fn)(void *), void *arg) {
+    struct ci_state *s = &ci_st;
+    if (!s->in_handler || fn == NULL)
+        return -1;
+    s->after_fn = fn;
+    s->after_arg = arg;
+    return 0;
 }
 
 void register_ci_disable_hook(ci_margin_hook hook) { ci_st.disable_hook = hook; }

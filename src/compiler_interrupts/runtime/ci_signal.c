@@ -470,6 +470,14 @@ double __ci_cycles_per_instr(void) { return 0.0; }
 
 long __ci_slow_path_entries(void) { return (long)ci_st.entries; }
 
+/* Not supported by the timer design (the handler runs in a signal handler, with the timer's
+ * signal blocked until it returns): always -1. */
+int ci_after_handler(void (*fn)(void *), void *arg) {
+    (void)fn;
+    (void)arg;
+    return -1;
+}
+
 /* The runtime reads no clock at the start of a period (the kernel times it): 0, so that a
  * handler times intervals with its own clock reads. */
 uint64_t __ci_period_start(void) { return 0; }
