@@ -13,13 +13,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``app`` (with its applications) to ``subparsers`` (an argparse subparsers action)."""
     p = subparsers.add_parser(
         "app",
-        help="applications built on CIs (delegation, ...)",
+        help="applications built on CIs (delegation, sched, ...)",
         description="Applications that use Compiler Interrupts, each with its benchmark.",
     )
     sub = p.add_subparsers(dest="app", required=True, metavar="APP")
     from .delegation.run import add_parser as add_delegation
+    from .sched.run import add_parser as add_sched
 
     add_delegation(sub)
+    add_sched(sub)
     return p
 
 
