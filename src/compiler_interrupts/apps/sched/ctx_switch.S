@@ -10,10 +10,13 @@
  *       First "return address" of a new context (see sched_ctx_init in sched_server.cc):
  *       calls r12(r13) on an aligned stack; the entry function never returns.
  *
+ *   Preemption by CI switches with sched_switch: the runtime calls the function the handler
+ *   registered with ci_after_handler() as an ordinary call, once the interrupt is over.
+ *
  *   sched_preempt_tramp
- *       Where a preempted green thread resumes after its interrupt returned: the CI handler
- *       (or the timer-signal handler) replaced the thread's resume address by this one and
- *       stored the original in the thread's struct.  Entered with EVERY register as the
+ *       Preemption by timer signal: where a preempted green thread resumes after the signal
+ *       handler returned.  The handler replaced the RIP of the signal's ucontext by this address
+ *       and stored the original in the thread's struct.  Entered with EVERY register as the
  *       interrupted code had it (rsp included), it skips the 128-byte red zone, leaves a slot for
  *       the original resume address, saves all general-purpose registers, the flags and the
  *       extended state (XSAVE: x87, SSE, AVX, AVX-512), calls
@@ -184,18 +187,5 @@ sched_test_callee_saved:
     popq %rbp
     ret
     .size sched_test_callee_saved, .-sched_test_callee_saved
-
-/* Addresses of the CI runtime's slow-path entry points (0 when no runtime is linked): the
- * CI handler recognises the probe's call by its target. Weak, so builds without probes link. */
-    .data
-    .p2align 3
-    .weak __ci_slow_path_pa
-    .weak __ci_slow_path
-    .globl sched_addr_slow_path_pa
-sched_addr_slow_path_pa:
-    .quad __ci_slow_path_pa
-    .globl sched_addr_slow_path
-sched_addr_slow_path:
-    .quad __ci_slow_path
 
     .section .note.GNU-stack,"",@progbits

@@ -36,7 +36,7 @@ SCRUB_ENV = ("CI_DESIGN", "CI_FLAGS", "CI_VERBOSE", "CI_STATS", "CI_AUTOSTART_CY
              "CI_AUTOSTART_IR", "CI_INTERVAL_LOG", "CC", "CXX", "CFLAGS", "CXXFLAGS", "LDFLAGS",
              "CPPFLAGS", "MAKEFLAGS", "MFLAGS")
 SERVER_SOURCES = ("sched_server.cc", "ctx_switch.S")
-SERVER_FLAGS = ("-O2", "-g", "-fno-omit-frame-pointer", "-std=c++17", "-pthread", "-rdynamic",
+SERVER_FLAGS = ("-O2", "-g", "-std=c++17", "-pthread",
                 "-Wl,--wrap=pthread_mutex_lock,--wrap=pthread_mutex_unlock,"
                 "--wrap=pthread_mutex_trylock")
 

@@ -22,8 +22,12 @@ dataplane thread on the same core that sleeps on a futex and is woken by the loa
 ``coarse``: the job polls the ring every ~500 us; ``solo`` / ``solo-ci``: the job alone (none /
 ci build).  Reported: GET latency and the job's hashes/s relative to ``solo``.
 
-How the handler preempts without staying "inside" the CI runtime (which would leave every other
-green thread without interrupts): see the header of ``sched_server.cc``.
+How the ``ci`` policies preempt: the CI handler only decides (quantum used up, other work
+waiting, no LevelDB mutex held); it registers a function with ``ci_after_handler()`` that the
+runtime calls once the interrupt is over (handler returned, budget re-armed), on the green
+thread's stack, and that function switches to the scheduler with ``sched_switch``.  So every
+green thread keeps receiving interrupts.  ``signal`` rewrites the RIP of the signal's ucontext
+to a trampoline that saves all registers and switches (see the header of ``sched_server.cc``).
 
 Outputs in ``--out``: ``summary.json`` (``variants``: policy -> GET throughput_rps/p50/p99/p999
 at 70% load, ``by_load``, ``scans``, ``exp_b``, ``targets``, ``meta``), ``summary.md``,

@@ -18,18 +18,25 @@
 //       V = solo | ci | dedicated | dedicated-spin | coarse (see run.py).
 //   sched_server --selftest NAME                 correctness checks used by the tests.
 //
-// Preemption without re-entering the CI runtime.  The runtime marks the thread "in handler"
-// while the handler runs, and its budget is idle; a handler that switched stacks would leave
-// every other green thread running "inside the handler", never interrupted.  So the handler
-// never switches: it finds the stack slot holding the return address of the probe's call to
-// the slow path, saves it in the green thread and replaces it with sched_preempt_tramp
-// (ctx_switch.S).  The runtime then returns normally (state restored, budget re-armed) and
-// "returns" into the trampoline, which saves every register and the extended state and
-// switches to the scheduler.  The timer-signal policy uses the same trampoline by rewriting
-// the RIP of the signal's ucontext.  Preemption is deferred while the thread holds a pthread
-// mutex (LevelDB's DB and cache mutexes; counted by --wrap'ed lock functions) and happens at
-// the outermost unlock.  Signals are ignored while the thread runs outside this executable
-// (libc: malloc's locks).
+// Preemption by CI.  The handler (ci_tick) only decides: when the running request has used its
+// quantum and other work waits, it registers ci_preempt_after with ci_after_handler().  The
+// runtime calls that function once it is done with the interrupt (handler returned, budget
+// re-armed, no longer "in handler"), on the green thread's stack, just before the probe
+// returns; it saves the thread's callee-saved state with sched_switch (ctx_switch.S) and
+// switches to the scheduler.  Everything else the interrupted code had live is saved by the
+// slow path itself (a preserve_all call, or an ordinary call whose caller spilled); errno is
+// restored by the runtime when the thread is resumed and the function returns.  Other green
+// threads run meanwhile with interrupts armed as usual.
+//
+// Preemption by timer signal.  The signal handler cannot switch stacks either (the kernel's
+// signal frame is on the thread's stack, and the handler may have interrupted anything), so it
+// rewrites the RIP of the signal's ucontext to sched_preempt_tramp (ctx_switch.S), keeping the
+// original in the green thread; after sigreturn the trampoline saves every register and the
+// extended state and switches to the scheduler.  Signals are ignored while the thread runs
+// outside this executable (libc: malloc's locks).
+//
+// Both: preemption is deferred while the thread holds a pthread mutex (LevelDB's DB and cache
+// mutexes; counted by --wrap'ed lock functions) and happens at the outermost unlock.
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -49,10 +56,8 @@
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
-#include <dlfcn.h>
 #include <fenv.h>
 #include <cpuid.h>
-#include <link.h>
 #include <math.h>
 
 #include <algorithm>
@@ -74,8 +79,6 @@ void sched_ctx_entry(void);
 void sched_preempt_tramp(void);
 int sched_test_callee_saved(void **save_sp, void *new_sp);
 void sched_preempted(uint64_t *slot);
-extern void *sched_addr_slow_path_pa;  // ctx_switch.S: weak references to the runtime
-extern void *sched_addr_slow_path;
 extern char __executable_start[];
 extern char etext[];
 }
@@ -472,7 +475,8 @@ static __thread int g_lock_depth __attribute__((tls_model("initial-exec")));
 static __thread int g_defer __attribute__((tls_model("initial-exec")));
 
 static uint64_t g_quantum;          // TSC ticks
-static uint64_t g_preemptions, g_deferred, g_slot_fail, g_ticks, g_signals, g_sig_unsafe;
+static uint64_t g_preemptions, g_deferred, g_after_fail, g_after_runs, g_ticks, g_signals,
+    g_sig_unsafe;
 static uint64_t g_switches;
 
 static inline void rq_push(GThread *t) {
@@ -562,10 +566,12 @@ static inline bool work_waiting(void) { return !rq_empty() || ring_pending(); }
 // handler or signal handler) has fully returned.
 extern "C" void sched_preempted(uint64_t *slot) {
     GThread *t = g_cur;
+    int saved_errno = errno;  // errno is per OS thread: the next green thread may change it
     *slot = t->resume_rip;
     t->state = GT_PREEMPTED;
     t->preemptions++;
     sched_switch(&t->sp, g_sched_sp);
+    errno = saved_errno;
     FENCE();
     t->preemptible = 1;
     FENCE();
@@ -579,9 +585,11 @@ static void yield_deferred(void) {
     t->preemptible = 0;
     FENCE();
     g_deferred++;
+    int saved_errno = errno;
     t->state = GT_PREEMPTED;
     t->preemptions++;
     sched_switch(&t->sp, g_sched_sp);
+    errno = saved_errno;
     FENCE();
     t->preemptible = 1;
     FENCE();
@@ -642,115 +650,22 @@ static void dispatch_loop(uint64_t n, uint64_t deadline) {
 }
 
 // ------------------------------------------------------------------------------------------
-// preemption by CI: find the return address of the probe's call to the slow path
+// preemption by CI
 
-// Where is the slot?  The handler is called by the runtime (ci_deliver <- the slow path),
-// which a probe entered through __ci_slow_path_pa (the preserve_all entry) or __ci_slow_path;
-// the call instructions cannot tell (probes often call through a register), and the runtime's
-// internal layout may change (inlining).  So the chain is learned with the DWARF unwinder
-// (_Unwind_Backtrace) the first time each runtime call site is seen, and cached as "return
-// address in the runtime -> distance (words) to the next return-address slot".  A preemption
-// then walks from the handler's own return-address slot (frame pointer + 8) through the cached
-// runtime frames; the slot after the frame of __ci_slow_path_pa / __ci_slow_path (exported:
-// their exact bounds come from dladdr1) is the probe's, and must hold an address in this
-// executable's text outside them.
-#include <unwind.h>
-
-static uintptr_t g_pa, g_pa_end, g_sp, g_sp_end;
-static uint64_t g_learned;
-static const int NSITES = 32;
-static uintptr_t g_site_addr[NSITES];
-static long g_site_delta[NSITES];
-static int g_nsites;
-
-static inline bool in_text(uintptr_t w) {
-    return w >= (uintptr_t)__executable_start && w < (uintptr_t)etext;
-}
-static inline bool in_entry(uintptr_t w) {
-    return (w > g_pa && w < g_pa_end) || (w > g_sp && w < g_sp_end);
-}
-static inline long site_delta(uintptr_t w) {
-    for (int i = 0; i < g_nsites; i++)
-        if (g_site_addr[i] == w) return g_site_delta[i];
-    return 0;
+// Run by the CI runtime after ci_tick returned and the interrupt is over (ci_after_handler), on
+// the preempted thread's stack: an ordinary call, so saving the callee-saved state is enough.
+static void ci_preempt_after(void *arg) {
+    GThread *t = (GThread *)arg;
+    t->state = GT_PREEMPTED;
+    t->preemptions++;
+    g_after_runs++;
+    sched_switch(&t->sp, g_sched_sp);
+    FENCE();
+    t->preemptible = 1;
+    FENCE();
 }
 
-// libgcc: for the frame whose IP (a return address) is in function X, CFA - 8 is the slot
-// holding that return address.
-struct Learn {
-    uintptr_t ip[24], slot[24];
-    int n;
-};
-
-static _Unwind_Reason_Code learn_cb(struct _Unwind_Context *ctx, void *arg) {
-    Learn *l = (Learn *)arg;
-    if (l->n >= 24) return _URC_END_OF_STACK;
-    l->ip[l->n] = _Unwind_GetIP(ctx);
-    l->slot[l->n] = _Unwind_GetCFA(ctx) - 8;
-    l->n++;
-    return _URC_NO_REASON;
-}
-
-__attribute__((noinline)) static void learn_layout(uintptr_t *first_slot) {
-    Learn l;
-    l.n = 0;
-    _Unwind_Backtrace(learn_cb, &l);
-    g_learned++;
-    int j = 0;
-    while (j < l.n && l.slot[j] != (uintptr_t)first_slot) j++;
-    int k = -1;  // the last entry-point frame before instrumented code
-    for (int i = j; i + 1 < l.n; i++) {
-        if (in_entry(l.ip[i]) && !in_entry(l.ip[i + 1])) {
-            k = i;
-            break;
-        }
-    }
-    if (j >= l.n || k < 0) return;
-    for (int i = j; i <= k; i++) {
-        long d = (long)((l.slot[i + 1] - l.slot[i]) / 8);
-        if (site_delta(l.ip[i]) || g_nsites >= NSITES || d <= 0) continue;
-        g_site_addr[g_nsites] = l.ip[i];
-        g_site_delta[g_nsites] = d;
-        g_nsites++;
-    }
-}
-
-static uintptr_t *find_return_slot(uintptr_t *frame) {
-    uintptr_t *s = frame + 1;  // the handler's return address (frame pointer kept)
-    bool learned = false, after_entry = false;
-    for (int hop = 0; hop < 8; hop++) {
-        uintptr_t w = *s;
-        long d = site_delta(w);
-        if (!d && after_entry && !in_entry(w)) return in_text(w) ? s : nullptr;
-        if (!d && !learned) {
-            learn_layout(frame + 1);
-            learned = true;
-            d = site_delta(w);
-        }
-        if (!d) return nullptr;
-        after_entry = in_entry(w);
-        s += d;
-    }
-    return nullptr;
-}
-
-static void sym_bounds(uintptr_t a, uintptr_t *end) {
-    *end = a;
-    Dl_info info;
-    const ElfW(Sym) *sym = nullptr;
-    if (!a) return;
-    if (dladdr1((void *)a, &info, (void **)&sym, RTLD_DL_SYMENT) && sym && sym->st_size)
-        *end = a + sym->st_size;
-    else
-        die("cannot find the size of the CI runtime's slow path (link with -rdynamic)");
-}
-
-static void slow_path_bounds(void) {
-    g_pa = (uintptr_t)sched_addr_slow_path_pa;
-    g_sp = (uintptr_t)sched_addr_slow_path;
-    sym_bounds(g_pa, &g_pa_end);
-    sym_bounds(g_sp, &g_sp_end);
-}
+static void (*g_preempt_fn)(void *) = ci_preempt_after;  // (the selftest wraps it)
 
 __attribute__((noinline)) static void ci_tick(long) {
     g_ticks++;
@@ -762,15 +677,12 @@ __attribute__((noinline)) static void ci_tick(long) {
         g_defer = 1;
         return;
     }
-    uintptr_t *slot = find_return_slot((uintptr_t *)__builtin_frame_address(0));
-    if (!slot) {
-        g_slot_fail++;
+    if (ci_after_handler(g_preempt_fn, t) != 0) {
+        g_after_fail++;  // (a runtime without it, e.g. the signal design's)
         return;
     }
-    t->resume_rip = *slot;
     t->preemptible = 0;
     FENCE();
-    *slot = (uintptr_t)sched_preempt_tramp;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -971,8 +883,6 @@ static int run_exp_a(void) {
         if (cpi <= 0) die("policy ci needs a build with probes (no instructions counted)");
         double period = O.quantum_us * O.check_frac * 1e-6 * g_tsc_hz;
         ir_interval = std::max(50L, (long)(period / cpi));
-        slow_path_bounds();
-        if (!g_pa && !g_sp) die("no CI runtime linked");
     }
     pin_cpu(g_worker_cpu);
     for (double rate : O.rates) {
@@ -981,7 +891,8 @@ static int run_exp_a(void) {
         g_done.assign(n, 0);
         g_res.assign(n, 0);
         g_completed = 0;
-        g_preemptions = g_deferred = g_slot_fail = g_ticks = g_signals = g_sig_unsafe = 0;
+        g_preemptions = g_deferred = g_after_fail = g_after_runs = g_ticks = g_signals = 0;
+        g_sig_unsafe = 0;
         g_switches = 0;
         gt_pool_init();
         long calls0 = ci_handler_calls();
@@ -1009,13 +920,13 @@ static int run_exp_a(void) {
         print_pct("scan", ps.scan);
         print_pct("all", ps.all);
         print_pct("lg_lag", ps.lag);
-        printf("\"preemptions\": %" PRIu64 ", \"deferred\": %" PRIu64 ", \"slot_fail\": %" PRIu64
+        printf("\"preemptions\": %" PRIu64 ", \"deferred\": %" PRIu64 ", \"after_fail\": %" PRIu64
                ", \"handler_calls\": %ld, \"ir_interval\": %ld, \"cpi\": %.4f, \"signals\": %" PRIu64
                ", \"signals_unsafe\": %" PRIu64 ", \"switches\": %" PRIu64
                ", \"ring_full_spins\": %" PRIu64 ", \"mismatches\": %" PRIu64
-               ", \"layout_learned\": %" PRIu64 ", \"check\": \"%s\"}\n",
-               g_preemptions, g_deferred, g_slot_fail, ci ? calls : 0L, ir_interval, cpi,
-               g_signals, g_sig_unsafe, g_switches, g_shm->full_spins, ps.mismatches, g_learned,
+               ", \"after_runs\": %" PRIu64 ", \"check\": \"%s\"}\n",
+               g_preemptions, g_deferred, g_after_fail, ci ? calls : 0L, ir_interval, cpi,
+               g_signals, g_sig_unsafe, g_switches, g_shm->full_spins, ps.mismatches, g_after_runs,
                ps.mismatches == 0 && ps.completed == n ? "ok" : "FAILED");
         fflush(stdout);
     }
@@ -1261,7 +1172,10 @@ static int selftest_switch(void) {
 // live registers (SSE and, where the compiler chooses, AVX), preempted by CI ticks or signals
 // at arbitrary probe points / instructions; results must be bit-identical to a run without
 // preemption.
+// (Not pure to the compiler: clang -O2 runs before the probes exist and would move a call to a
+// pure function out of the preemptible window, or hoist the errno check above it.)
 __attribute__((noinline)) static uint64_t kernel(uint64_t seed, int iters) {
+    __asm__ __volatile__("" ::: "memory");
     double a0 = seed * 1e-3, a1 = 1.1, a2 = 1.2, a3 = 1.3, a4 = 1.4, a5 = 1.5, a6 = 1.6, a7 = 1.7;
     uint64_t x = seed, y = ~seed, z = seed * 3;
     for (int i = 0; i < iters; i++) {
@@ -1285,9 +1199,11 @@ __attribute__((noinline)) static uint64_t kernel(uint64_t seed, int iters) {
 }
 
 static uint64_t g_kern_res[64];
+static int g_kern_errno_bad;
 
 static void kern_thread(void *arg) {
     GThread *t = (GThread *)arg;
+    errno = 100 + (int)t->id;  // errno is per OS thread: each green thread must keep its own
     FENCE();
     t->preemptible = 1;
     FENCE();
@@ -1295,6 +1211,7 @@ static void kern_thread(void *arg) {
     FENCE();
     t->preemptible = 0;
     FENCE();
+    if (errno != 100 + (int)t->id) g_kern_errno_bad++;
     g_kern_res[t->id] = r;
     g_completed++;
     t->state = GT_DONE;
@@ -1302,42 +1219,65 @@ static void kern_thread(void *arg) {
     for (;;) abort();
 }
 
+// preempt-ci only: the after-handler function must run outside the handler (ci_after_handler
+// refuses there) and every green thread must keep receiving interrupts after the first switch.
+static uint64_t g_after_in_handler;
+static void noop_after(void *) {}
+static void ci_preempt_after_checked(void *arg) {
+    if (ci_after_handler(noop_after, nullptr) == 0) g_after_in_handler++;
+    ci_preempt_after(arg);
+}
+
 static int selftest_preempt(bool use_signal) {
     const int K = 6;
     uint64_t want[K];
     for (int i = 0; i < K; i++) want[i] = kernel(1000 + i, 200000 + 1000 * i);
-    slow_path_bounds();
     gt_pool_init();
     g_quantum = (uint64_t)(2e-6 * g_tsc_hz);  // 2 us
     g_completed = 0;
-    g_preemptions = g_slot_fail = g_deferred = 0;
+    g_preemptions = g_after_fail = g_after_runs = g_deferred = g_ticks = g_signals = 0;
+    g_kern_errno_bad = 0;
     // a ring with nothing in it; work_waiting() sees the run queue
     memset((void *)g_shm, 0, sizeof(Shm));
     g_head = 0;
+    GThread *ts[K];
     for (int i = 0; i < K; i++) {
-        GThread *t = g_free[--g_nfree];
+        GThread *t = ts[i] = g_free[--g_nfree];
         t->id = i;
         t->key = 1000 + i;
+        t->preemptions = 0;
         ctx_init(t, kern_thread, t);
         rq_push(t);
     }
+    long calls0 = ci_handler_calls();
     if (use_signal)
         timer_setup(50000);
     else
         register_ci(200, 0, ci_tick);
+    g_preempt_fn = ci_preempt_after_checked;
     dispatch_loop(K, rdtsc() + (uint64_t)(20 * g_tsc_hz));
     if (use_signal)
         timer_stop();
     else
         deregister_ci();
+    g_preempt_fn = ci_preempt_after;
+    long calls = ci_handler_calls() - calls0;
     int ok = 1;
     for (int i = 0; i < K; i++) ok &= g_kern_res[i] == want[i];
+    // every thread preempted more than once: interrupts kept coming after switches
+    uint64_t min_pre = UINT64_MAX;
+    for (int i = 0; i < K; i++) min_pre = std::min(min_pre, ts[i]->preemptions);
+    bool good = ok && g_completed == (uint64_t)K && g_preemptions > 0 && !g_kern_errno_bad &&
+                (use_signal || (g_after_in_handler == 0 && g_after_runs == g_preemptions &&
+                                min_pre > 1));
     printf("{\"selftest\": \"%s\", \"threads\": %d, \"preemptions\": %" PRIu64
-           ", \"slot_fail\": %" PRIu64 ", \"completed\": %" PRIu64 ", \"results_equal\": %s, "
-           "\"check\": \"%s\"}\n",
-           use_signal ? "preempt-signal" : "preempt-ci", K, g_preemptions, g_slot_fail,
-           g_completed, ok ? "true" : "false",
-           ok && g_completed == (uint64_t)K && g_preemptions > 0 ? "ok" : "FAILED");
+           ", \"min_preemptions_per_thread\": %" PRIu64 ", \"after_fail\": %" PRIu64
+           ", \"after_runs\": %" PRIu64 ", \"after_in_handler\": %" PRIu64
+           ", \"handler_calls\": %ld, \"signals\": %" PRIu64 ", \"errno_bad\": %d"
+           ", \"completed\": %" PRIu64 ", \"results_equal\": %s, \"check\": \"%s\"}\n",
+           use_signal ? "preempt-signal" : "preempt-ci", K, g_preemptions, min_pre, g_after_fail,
+           g_after_runs, g_after_in_handler, use_signal ? 0L : calls, g_signals,
+           g_kern_errno_bad, g_completed, ok ? "true" : "false", good ? "ok" : "FAILED");
     return 0;
 }
 
