@@ -148,9 +148,25 @@ static inline uint64_t splitmix(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-static inline uint64_t fnv1a(const char *p, size_t n, uint64_t h = 1469598103934665603ull) {
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)p[i]) * 1099511628211ull;
-    return h;
+// Checksum of a value read from the database (every byte counts).  Eight bytes per multiply: a
+// byte-wise FNV-1a (one dependent multiply per byte) cost ~0.4 us per 100-byte value, 60% of a
+// 1,000-key SCAN (120 us instead of LevelDB's ~47 us).
+static inline uint64_t value_hash(const char *p, size_t n) {
+    uint64_t h = n * 0x9e3779b97f4a7c15ull;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 29;
+    }
+    if (i < n) {
+        uint64_t w = 0;
+        memcpy(&w, p + i, n - i);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 29;
+    }
+    return splitmix(h);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -174,7 +190,7 @@ static void make_value(uint32_t k, char *v) {
 static uint64_t expect_get(uint32_t k) {
     char v[VALUE_LEN];
     make_value(k, v);
-    return fnv1a(v, VALUE_LEN);
+    return value_hash(v, VALUE_LEN);
 }
 
 static inline uint64_t scan_mix(uint64_t h, uint64_t item) { return splitmix(h ^ item); }
@@ -222,7 +238,7 @@ static uint64_t do_get(uint32_t key) {
     std::string v;
     leveldb::Status st = g_db->Get(leveldb::ReadOptions(), leveldb::Slice(k, 10), &v);
     if (!st.ok()) return 0;
-    return fnv1a(v.data(), v.size());
+    return value_hash(v.data(), v.size());
 }
 
 static uint64_t do_scan(uint32_t key) {
@@ -233,7 +249,7 @@ static uint64_t do_scan(uint32_t key) {
     uint32_t n = 0;
     for (it->Seek(leveldb::Slice(k, 10)); it->Valid() && n < (uint32_t)g_scan_len; it->Next(), n++) {
         leveldb::Slice v = it->value();
-        h = scan_mix(h, fnv1a(v.data(), v.size()));
+        h = scan_mix(h, value_hash(v.data(), v.size()));
     }
     delete it;
     return h ^ n;
