@@ -99,10 +99,14 @@ def bench_lock(enabled: bool = True):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def run_json(cmd: Sequence[str], timeout: float, lock: bool = True) -> list[dict[str, Any]]:
+def run_json(cmd: Sequence[str], timeout: float, lock: bool = True,
+             before=None) -> list[dict[str, Any]]:
     """Run a sched_server command (in its own process group: killed whole on timeout) and parse
-    its JSON lines."""
+    its JSON lines.  ``before()`` runs once the lock is held (e.g. waiting for a quiet machine:
+    checked before taking the lock, it would be stale after waiting for another benchmark)."""
     with bench_lock(lock):
+        if before is not None:
+            before()
         proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
@@ -262,10 +266,19 @@ def summarize(raw: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> dict
                               "scan_p50_us", "scan_p99_us", "preemptions", "check")}
     exp_b = aggregate_b(raw)
     errors = [r for r in raw if "error" in r or r.get("check") not in (None, "ok")]
+    measured = [r for r in raw if "error" not in r]
+    la = sorted(r["loadavg"][0] for r in measured if r.get("loadavg"))
+    quality = {
+        "points": len(measured),
+        "disturbed": sum(1 for r in measured if r.get("disturbed")
+                         or (r.get("exp") == "B" and disturbed(r, 25.0))),
+        "loadavg1_at_points": None if not la else {
+            "min": la[0], "median": statistics.median(la), "max": la[-1]},
+    }
     return {"variants": variants, "by_load": by_load, "exp_b": exp_b,
             "targets": targets(by_load, exp_b), "errors": len(errors),
             "error_samples": [r.get("error") or r.get("check") for r in errors[:5]],
-            "meta": dict(meta)}
+            "quality": quality, "meta": dict(meta)}
 
 
 def _fmt(x, nd=1):
@@ -298,6 +311,17 @@ def markdown(s: Mapping[str, Any]) -> str:
     L.append(f"Loads {m.get('loads')} of that capacity, {m.get('ms')} ms per point, "
              f"{m.get('runs')} run(s) per point (medians), design `{m.get('design')}`.")
     L.append("")
+    q = s.get("quality")
+    if q and q.get("points"):
+        lq = q.get("loadavg1_at_points") or {}
+        L.append(f"**Measurement quality: {q['disturbed']} of {q['points']} measured runs stayed "
+                 f"disturbed** (1-min load average when they started: min {_fmt(lq.get('min'), 2)}, "
+                 f"median {_fmt(lq.get('median'), 2)}, max {_fmt(lq.get('max'), 2)}; it includes "
+                 "our own two busy cores and other benchmarks waiting for the lock)."
+                 + (" Every run was disturbed: treat all numbers below as upper bounds of "
+                    "latency measured on a busy machine." if q["disturbed"] == q["points"]
+                    else ""))
+        L.append("")
     key = f"{HEADLINE_LOAD:.2f}"
     L.append(f"## Experiment A at {int(HEADLINE_LOAD * 100)}% load (GET latency, us)")
     L.append("")
@@ -531,16 +555,21 @@ def run_experiments(ns: argparse.Namespace, exes: Mapping[str, Path], db: Path, 
                 c = [x.replace("{seed}", str(rep + 1)) for x in cmd]
                 best = None
                 for attempt in range(ns.tries):
-                    busy = wait_quiet(ns.quiet, ns.max_wait) if ns.quiet is not None else None
-                    la = _loadavg()
+                    pre: dict[str, Any] = {}
+
+                    def before(pre=pre):
+                        if ns.quiet is not None:
+                            pre["busy"] = wait_quiet(ns.quiet, ns.max_wait)
+                        pre["la"] = _loadavg()
+
                     try:
-                        res = run_json(c, timeout=timeout, lock=not ns.no_lock)
+                        res = run_json(c, timeout=timeout, lock=not ns.no_lock, before=before)
                         r = res[0]
                     except (RuntimeError, IndexError) as e:
                         r = {"exp": exp, "error": str(e)[:500]}
                     r.update(extra)
-                    r.update({"round": rep, "attempt": attempt, "loadavg": la,
-                              "busy_before": busy})
+                    r.update({"round": rep, "attempt": attempt, "loadavg": pre.get("la"),
+                              "busy_before": pre.get("busy")})
                     if "error" not in r:
                         r["disturbed"] = disturbed(r, ns.max_lag_us)
                     if best is None or ("error" in best and "error" not in r) or (
@@ -564,9 +593,9 @@ def calibrate(exe: Path, db: Path, ns: argparse.Namespace) -> dict[str, Any]:
     --quick): on a shared machine a slower one means another process had the core."""
     best = None
     for _ in range(1 if ns.quick else 3):
-        if ns.quiet is not None:
-            wait_quiet(ns.quiet, ns.max_wait)
-        c = run_json([exe, "--db", db, "--calibrate"], timeout=120, lock=not ns.no_lock)[0]
+        quiet = (lambda: wait_quiet(ns.quiet, ns.max_wait)) if ns.quiet is not None else None
+        c = run_json([exe, "--db", db, "--calibrate"], timeout=120, lock=not ns.no_lock,
+                     before=quiet)[0]
         if best is None or c["mean_us"] < best["mean_us"]:
             best = c
     return best
