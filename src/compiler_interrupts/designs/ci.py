@@ -54,6 +54,9 @@ INDIRECT_CALL_COST = 6
 #: IR instructions a strip-mined loop runs to set up a strip (limit, cost) before its probe.
 STRIP_SETUP = 12
 
+#: Fewest iterations per strip worth strip-mining a loop without calls (else: latch probe).
+MIN_STRIP = 24
+
 
 @dataclass
 class CIOptions:
@@ -301,7 +304,8 @@ class CIDesign(Design):
         # Counted loops with a runtime bound are strip-mined: the latch compares against a
         # strip limit at most K iterations ahead, and a probe charging the next strip runs only
         # when a strip ends (no probe inside the loop).
-        strips = self._strip_loops(fn, blocks, entry, succs, costs, cut, forced, folded)
+        strips = self._strip_loops(fn, blocks, entry, succs, costs, cut, forced, folded,
+                                   flush_at)
         scale: dict[str, tuple[int, int]] = {}
         strip_headers: set[str] = set()
         extra_end: dict[str, int] = {}
@@ -512,7 +516,7 @@ class CIDesign(Design):
                 out.append((loop, trips))
         return out
 
-    def _strip_loops(self, fn, blocks, entry, succs, costs, cut, forced, folded):
+    def _strip_loops(self, fn, blocks, entry, succs, costs, cut, forced, folded, flush_at):
         """Innermost counted loops to strip-mine: [(loop, StripInfo, K, body cost)]."""
         if not cut:
             return []
@@ -549,7 +553,13 @@ class CIDesign(Design):
             # instructions) between two probes.
             body += 1  # the latch's compare against the strip limit
             k = (self.opts.bound - 2 * STRIP_SETUP) // body
-            if k < 4:
+            # A strip ends with a loop exit the branch predictor rarely foresees (~20 cycles)
+            # and a refill (~12 instructions). Without calls in the loop the alternative is a
+            # latch probe in a register, about one cycle per iteration: strips pay off only
+            # when they are long. With calls, a latch probe updates memory, and strips win
+            # earlier.
+            calls = any(flush_at.get(lbl) for lbl in loop.blocks)
+            if k < (4 if calls else MIN_STRIP):
                 continue
             out.append((loop, info, k, body))
         return out
