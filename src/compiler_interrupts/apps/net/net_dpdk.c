@@ -141,8 +141,18 @@ int stack_wait_link(double timeout_s) {
     return -1;
 }
 
+uint64_t g_poll_gap_max, g_poll_gaps_100us, g_poll_gaps_1ms;
+static uint64_t g_prev_poll;
+
 int stack_poll(void) {
     struct rte_mbuf *ms[BURST];
+    uint64_t t0 = now_tsc();
+    if (g_prev_poll) {  /* how long the stack went unpolled (diagnostics) */
+        uint64_t gap = t0 - g_prev_poll;
+        if (gap > g_poll_gap_max) g_poll_gap_max = gap;
+        if (gap > g_tsc_hz / 1e4) g_poll_gaps_100us++;
+        if (gap > g_tsc_hz / 1e3) g_poll_gaps_1ms++;
+    }
     uint16_t n = rte_eth_rx_burst(g_port, 0, ms, BURST);
     for (uint16_t i = 0; i < n; i++) {
         struct rte_mbuf *m = ms[i];
@@ -161,6 +171,7 @@ int stack_poll(void) {
         sys_check_timeouts();
     }
     if (g_ntx) stack_flush();
+    g_prev_poll = now_tsc();
     return n;
 }
 

@@ -531,11 +531,15 @@ int run_server(const struct opts *o) {
     double secs = tsc_to_us(now_tsc() - t0) / 1e6;
     printf("\"variant\": \"%s\", \"served\": %llu, \"bad\": %llu, \"out_full\": %llu, "
            "\"rx_frames\": %llu, \"tx_frames\": %llu, \"tx_dropped\": %llu, \"tx_nombuf\": %llu, "
+           "\"poll_gap_max_us\": %.1f, \"poll_gaps_over_100us\": %llu, "
+           "\"poll_gaps_over_1ms\": %llu, "
            "\"cpu_seconds\": %.4f, \"seconds\": %.4f, \"tsc_hz\": %.0f}\n", v,
            (unsigned long long)g_served, (unsigned long long)g_bad,
            (unsigned long long)g_out_full, (unsigned long long)g_rx_frames,
            (unsigned long long)g_tx_frames, (unsigned long long)g_tx_dropped,
-           (unsigned long long)g_tx_nombuf, cpu_seconds(),
+           (unsigned long long)g_tx_nombuf, tsc_to_us(g_poll_gap_max),
+           (unsigned long long)g_poll_gaps_100us, (unsigned long long)g_poll_gaps_1ms,
+           cpu_seconds(),
            secs, g_tsc_hz);
     fflush(stdout);
     if (strcmp(v, "kernel") != 0) stack_close();

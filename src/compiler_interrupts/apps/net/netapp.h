@@ -104,6 +104,7 @@ int stack_poll(void);
 void stack_flush(void);
 void stack_close(void);
 extern uint64_t g_rx_frames, g_tx_frames, g_tx_dropped, g_tx_nombuf;
+extern uint64_t g_poll_gap_max, g_poll_gaps_100us, g_poll_gaps_1ms;
 
 /* ------------------------------------------------------------------ entry points */
 

@@ -19,7 +19,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-APT_PACKAGES = ("libdpdk-dev", "dpdk", "pkg-config", "dpkg-dev")
+APT_PACKAGES = ("libdpdk-dev", "pkg-config", "dpkg-dev")
 #: lwIP sources compiled into the application (relative to lwIP's src/)
 LWIP_FILES = (
     "core/init.c", "core/def.c", "core/inet_chksum.c", "core/ip.c", "core/mem.c",
