@@ -311,10 +311,11 @@ def sweep(ns: argparse.Namespace, exes: Mapping[str, Path], upu: float, log=prin
     short_units = cost_units("mix", upu)[0]
     t_start = time.monotonic()
 
-    def one(variant, phases, stage, rep):
+    def one(variant, phases, stage, rep, interval=None):
         for attempt in range(ns.retries + 1):
             try:
-                r = run_pair(exes, variant, phases, conns=ns.conns, interval=ns.interval,
+                r = run_pair(exes, variant, phases, conns=ns.conns,
+                             interval=interval or ns.interval,
                              short_units=short_units, lock=not ns.no_lock,
                              idle_wait_s=ns.max_wait, max_other=ns.max_other)
             except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
@@ -359,6 +360,15 @@ def sweep(ns: argparse.Namespace, exes: Mapping[str, Path], upu: float, log=prin
                     f"load{frac:g}", rep)
         if ns.loads:
             log(f"  load round {rep + 1}/{ns.runs} ({time.monotonic() - t_start:.0f} s)")
+    # the ci handler's period: saturated throughput at the headline cost, and the mix at half load
+    if ns.intervals and "ci" in ns.variants:
+        phases = [phase_arg(False, HEADLINE, upu, 1, ns.ms),
+                  phase_arg(True, "mix", upu, 0.5 * best.get("mix", best.get(HEADLINE, 1e4)),
+                            ns.ms)]
+        for rep in range(ns.runs):
+            for iv in ns.intervals:
+                one("ci", phases, f"interval{iv}", rep, interval=iv)
+        log(f"  interval sweep done ({time.monotonic() - t_start:.0f} s)")
     f.close()
     return raw, best
 
@@ -429,6 +439,22 @@ def summarize(raw: Sequence[Mapping[str, Any]], best: Mapping[str, float],
          "errors": errors, "meta": dict(meta)}
     s["response_errors"] = sum(st.get("errors", 0) for v in by_cost.values()
                                for st in v.values())
+    sweep_rows = []
+    for iv in getattr(ns, "intervals", None) or []:
+        rs = [r for r in ok if r["stage"] == f"interval{iv}"]
+        if not rs:
+            continue
+        sat = _phase_stats([r["client"]["phases"][0] for r in rs])
+        mix = _phase_stats([r["client"]["phases"][1] for r in rs])
+        sweep_rows.append({
+            "interval": iv, "throughput_rps": sat["throughput_rps"],
+            "short_p50_us": mix["short_p50_us"], "short_p90_us": mix["short_p90_us"],
+            "short_p99_us": mix["short_p99_us"],
+            "handler_polls_per_s": _median(r["server"].get("ci_polls", 0) / r["server"]["seconds"]
+                                           for r in rs if r["server"].get("seconds")),
+            "errors": sat["errors"] + mix["errors"]})
+        s["response_errors"] += sat["errors"] + mix["errors"]
+    s["interval_sweep"] = sweep_rows
     # how long the servers' stacks went unpolled (lwIP variants; VM pauses included)
     gaps = {}
     for v in ns.variants:
@@ -583,6 +609,19 @@ def markdown(s: Mapping[str, Any]) -> str:
                                         ("short_p50_us", "short_p90_us", "short_p99_us"))
                              + ("" if ld.get("sustained", True) else "*"))
             L.append(f"| {v} | " + " | ".join(cells) + " |")
+    if s.get("interval_sweep"):
+        hz = (m.get("tsc_ghz") or 0) * 1e3
+        L.append("")
+        L.append(f"## The ci handler's period ({HEADLINE} us saturated; mix at 50% load)")
+        L.append("")
+        L.append("| interval (cycles) | us | req/s | short p50 | short p90 | short p99 | "
+                 "stack polls/s |")
+        L.append("|---|---|---|---|---|---|---|")
+        for row in s["interval_sweep"]:
+            L.append(f"| {row['interval']} | {_f(row['interval'] / hz if hz else None, 2)} | "
+                     f"{_f(row['throughput_rps'])} | {_f(row['short_p50_us'])} | "
+                     f"{_f(row['short_p90_us'])} | {_f(row['short_p99_us'])} | "
+                     f"{_f(row['handler_polls_per_s'])} |")
     t = s["targets"]
     L.append("")
     L.append("## Targets")
@@ -763,6 +802,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--conns", type=int, default=16, help="client connections (default 16)")
     p.add_argument("--interval", type=int, default=DEFAULT_INTERVAL,
                    help=f"ci: handler period in TSC cycles (default {DEFAULT_INTERVAL})")
+    p.add_argument("--intervals", type=_csv(int), default=None,
+                   help="also run ci at these handler periods (cycles) at the headline cost "
+                        "and on the mix (default 2500,5000,10000,20000; --quick none)")
     p.add_argument("--no-lock", action="store_true",
                    help=f"do not take {LOCK} around timed runs (numbers then may overlap with "
                         "other benchmarks on the machine)")
@@ -789,6 +831,8 @@ def _fill_defaults(ns: argparse.Namespace) -> None:
     ns.runs = ns.runs or (1 if q else 3)
     ns.ms = ns.ms or (200.0 if q else 800.0)
     ns.retries = ns.retries if ns.retries is not None else (0 if q else 1)
+    if ns.intervals is None:
+        ns.intervals = [] if q else [2500, 5000, 10000, 20000]
     ns.max_wait = ns.max_wait if ns.max_wait is not None else (0.0 if q else 5.0)
     bad = [v for v in ns.variants if v not in VARIANTS]
     bad += [c for c in ns.costs if c != "mix" and not c.replace(".", "", 1).isdigit()]
@@ -823,6 +867,7 @@ def main(ns: argparse.Namespace) -> int:
         "quick": ns.quick, "runs": ns.runs, "ms": ns.ms, "conns": ns.conns,
         "interval": ns.interval, "interval_us": ns.interval / hz * 1e6 if hz else None,
         "us_per_unit": upu, "costs": ns.costs, "loads": ns.loads, "variants": ns.variants,
+        "intervals": ns.intervals,
         "headline_cost_us": HEADLINE, "tsc_ghz": hz / 1e9 if hz else None,
         "mix": {"short_us": MIX_SHORT_US, "long_us": MIX_LONG_US,
                 "long_permille": MIX_LONG_PERMILLE},
@@ -852,7 +897,8 @@ def redo(out_dir: str | Path) -> int:
     raw = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines() if line]
     old = json.loads((out / "summary.json").read_text())
     meta = old["meta"]
-    ns = argparse.Namespace(variants=meta["variants"], costs=meta["costs"], loads=meta["loads"])
+    ns = argparse.Namespace(variants=meta["variants"], costs=meta["costs"], loads=meta["loads"],
+                            intervals=meta.get("intervals") or [])
     summary = summarize(raw, old["best_saturated_rps"], ns, meta)
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     (out / "summary.md").write_text(markdown(summary))
