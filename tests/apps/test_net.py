@@ -146,3 +146,22 @@ def test_quick_run_outputs(tmp_path):
         return
     assert (out / "fig_throughput.png").stat().st_size > 0
     assert (out / "fig_latency.png").stat().st_size > 0
+
+
+def test_setup_finds_or_explains_lwip(tmp_path, monkeypatch):
+    # an lwIP tree named by CI_NET_LWIP_SRC is used; without one (and an empty cache) the
+    # setup reports what is missing and how to install it
+    fake = tmp_path / "lwip" / "src"
+    (fake / "core").mkdir(parents=True)
+    (fake / "include" / "lwip").mkdir(parents=True)
+    (fake / "core" / "tcp_in.c").write_text("")
+    (fake / "include" / "lwip" / "tcp.h").write_text("")
+    monkeypatch.setenv("CI_NET_LWIP_SRC", str(tmp_path / "lwip"))
+    assert setup.find_lwip_src() == fake
+    monkeypatch.setenv("CI_NET_LWIP_SRC", str(tmp_path / "nothing"))
+    monkeypatch.setenv("CI_CACHE_DIR", str(tmp_path / "cache"))
+    assert setup.find_lwip_src() is None
+    assert "lwIP 2.1 sources" in setup.missing()
+    with pytest.raises(setup.SetupError) as exc:
+        setup.ensure(install=False)
+    assert "apt-get source lwip" in str(exc.value) and "libdpdk-dev" in str(exc.value)
