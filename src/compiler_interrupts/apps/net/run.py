@@ -305,7 +305,22 @@ def _median(xs):
 
 
 def sweep(ns: argparse.Namespace, exes: Mapping[str, Path], upu: float, log=print):
-    """Runs stage 1 (saturation) and stage 2 (open-loop loads); returns the raw records."""
+    """Runs stage 1 (saturation) and stage 2 (open-loop loads), holding the benchmark lock for
+    the whole sweep (per-run locking lets other benchmarks in between every run, and a sweep of
+    ~90 runs then waits for most of an hour); returns the raw records."""
+    if not ns.no_lock:
+        log(f"waiting for {LOCK} ...")
+        with bench_lock(True) as waited:
+            log(f"  got it after {waited:.0f} s")
+            return _sweep(ns, exes, upu, log, lock_wait_s=waited)
+    return _sweep(ns, exes, upu, log, lock_wait_s=None)
+
+
+_LOCK_WAIT: list[float | None] = [None]
+
+
+def _sweep(ns, exes, upu, log, lock_wait_s):
+    _LOCK_WAIT[0] = lock_wait_s
     raw: list[dict[str, Any]] = []
     f = open(ns.out / "runs.jsonl", "w")
     short_units = cost_units("mix", upu)[0]
@@ -316,7 +331,7 @@ def sweep(ns: argparse.Namespace, exes: Mapping[str, Path], upu: float, log=prin
             try:
                 r = run_pair(exes, variant, phases, conns=ns.conns,
                              interval=interval or ns.interval,
-                             short_units=short_units, lock=not ns.no_lock,
+                             short_units=short_units, lock=False,  # held by sweep()
                              idle_wait_s=ns.max_wait, max_other=ns.max_other)
             except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
                 log(f"error: {variant} {stage}: {exc}")
@@ -548,7 +563,7 @@ def markdown(s: Mapping[str, Any]) -> str:
     L.append(f"Other processes during the runs: median {_f(m.get('other_load_median'), 2)} "
              f"cores, max {_f(m.get('other_load_max'), 2)}; {m.get('disturbed_runs')} of "
              f"{m.get('total_runs')} runs above {m.get('max_other')} cores (kept after "
-             f"{m.get('retries')} reruns); timed runs hold `{m.get('lock')}`.")
+             f"{m.get('retries')} reruns); the sweep held `{m.get('lock')}` (waited {_f(m.get('lock_wait_s'), 0)} s for it).")
     L.append("Server on core 1, client on core 0 (memif + lwIP, or loopback TCP for kernel); "
              "`dedicated_split` runs its stack thread on the client's core and counts 2 server "
              "cores. Medians over runs; latency in us.")
@@ -858,7 +873,9 @@ def main(ns: argparse.Namespace) -> int:
     print(f"work unit: {upu:.4f} us; {len(ns.variants)} variants x {len(ns.costs)} costs x "
           f"(saturation + {len(ns.loads)} loads) x {ns.runs} runs x {ns.ms:g} ms", flush=True)
     load0 = _loadavg()
+    t_lock = time.monotonic()
     raw, best = sweep(ns, exes, upu, log=lambda m: print(m, flush=True))
+    sweep_s = time.monotonic() - t_lock
     hz = _median(r["client"]["tsc_hz"] for r in raw if "client" in r)
     others = [r.get("other_load") for r in raw if r.get("other_load") is not None]
     meta = {
@@ -872,6 +889,7 @@ def main(ns: argparse.Namespace) -> int:
         "mix": {"short_us": MIX_SHORT_US, "long_us": MIX_LONG_US,
                 "long_permille": MIX_LONG_PERMILLE},
         "lock": None if ns.no_lock else LOCK, "max_other": ns.max_other,
+        "lock_wait_s": _LOCK_WAIT[0], "sweep_s": round(sweep_s, 1),
         "retries": ns.retries, "max_wait": ns.max_wait,
         "disturbed_runs": sum(1 for r in raw if (r.get("other_load") or 0) > ns.max_other),
         "total_runs": len(raw),
