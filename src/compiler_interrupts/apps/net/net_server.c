@@ -297,7 +297,12 @@ static void serve_single(const struct opts *o, int use_ci) {
         g_ir_interval = ipc > 0 ? (int)(ipc * o->interval) : 0;
         if (g_ir_interval < 100) g_ir_interval = 0;  /* not an instrumented build */
         g_min_gap = (uint64_t)o->interval / 4;
-        if (g_ir_interval) register_ci(g_ir_interval, 0, on_ci);
+        if (g_ir_interval && o->cycles_timer) {
+            /* the runtime's cycles mode: it reads the clock on every interrupt */
+            register_ci(g_ir_interval, o->interval, on_ci);
+        } else if (g_ir_interval) {
+            register_ci(g_ir_interval, 0, on_ci);
+        }
     }
     while (!g_stop) {
         if (use_ci) ci_disable();
@@ -321,7 +326,8 @@ static void serve_single(const struct opts *o, int use_ci) {
         }
     }
     if (use_ci) deregister_ci();
-    printf("{\"ir_interval\": %d, \"ipc\": %.4f, \"ci_handler_calls\": %llu, \"ci_polls\": %llu, "
+    printf("{\"timer\": \"%s\", ", o->cycles_timer ? "cycles" : "ir");
+    printf("\"ir_interval\": %d, \"ipc\": %.4f, \"ci_handler_calls\": %llu, \"ci_polls\": %llu, "
            "\"short_units\": %u, \"short_now\": %llu, ", g_ir_interval, ipc,
            (unsigned long long)g_ci_calls, (unsigned long long)g_ci_polls, g_short_units,
            (unsigned long long)g_short_now);

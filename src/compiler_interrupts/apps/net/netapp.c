@@ -3,7 +3,7 @@
  *
  *   netapp server --variant ci|inline|dedicated|kernel [--arrangement shared|split]
  *                 --core C [--other-core C2] --sock PATH --prefix NAME [--interval CYCLES]
- *                 [--short-units U]
+ *                 [--short-units U] [--cycles-timer]
  *   netapp client --variant V --core C --sock PATH --prefix NAME [--port P] --conns N
  *                 [--verify] [--yield] --phase closed,UNITS,DEPTH,MS --phase open,UNITS,RATE,MS[,LONG_UNITS,PERMILLE] ...
  *   netapp calibrate [--units U]     # prints the cost of one work unit
@@ -127,6 +127,7 @@ int main(int argc, char **argv) {
             }
         } else if (strcmp(a, "--verify") == 0) o.verify = 1;
         else if (strcmp(a, "--yield") == 0) o.yield = 1;
+        else if (strcmp(a, "--cycles-timer") == 0) o.cycles_timer = 1;
         else { fprintf(stderr, "netapp: unknown option %s\n", a); usage(); }
 #undef ARG
     }

@@ -39,6 +39,7 @@ struct opts {
     int port;               /* kernel: TCP port (client) */
     int conns;              /* client: connections */
     int interval;           /* ci: handler period target in TSC cycles */
+    int cycles_timer;       /* ci: use the runtime's cycles mode instead of IR mode */
     uint32_t short_units;   /* ci/inline: answer requests of at most this many units as soon
                                as they are received (when nothing is queued before them on
                                their connection); 0 = strict FIFO */

@@ -29,7 +29,9 @@ is 90% 1-us and 10% 100-us requests: the single-threaded servers (ci, inline) an
 request as soon as they receive it when nothing is queued before it on its connection; in
 ``ci`` that happens inside the CI handler (it preempts a long request), in ``inline`` only
 between requests, which is the head-of-line blocking CIs remove.  Runs are interleaved (a round
-over all variants, then the next) and every timed run holds ``/tmp/ci-bench.lock``.
+over all variants, then the next) and the sweep holds ``/tmp/ci-bench.lock``; a run during
+which other processes used more than ``--max-other`` cores is run again.  The full sweep also
+runs ``ci`` at several handler periods (``--intervals``) and once with the runtime's cycles mode.
 
 Outputs in ``--out``: ``summary.json``, ``summary.md``, ``runs.jsonl``,
 ``fig_throughput.png`` (throughput per server core vs cost), ``fig_latency.png`` (p99 vs load).
@@ -213,7 +215,8 @@ def wait_idle(max_other: float, max_wait_s: float) -> float | None:
 def run_pair(exes: Mapping[str, Path], variant: str, phases: Sequence[str], *, conns: int = 16,
              interval: int = DEFAULT_INTERVAL, short_units: int = 0, verify: bool = False,
              timeout: float = 120.0, lock: bool = True,
-             idle_wait_s: float = 0.0, max_other: float = 0.25) -> dict[str, Any]:
+             idle_wait_s: float = 0.0, max_other: float = 0.25,
+             timer: str = "ir") -> dict[str, Any]:
     """Start a server of ``variant``, run one client with ``phases`` (netapp --phase strings)
     against it, stop the server; returns {"client": ..., "server": ..., "other_load": ...}."""
     global _seq
@@ -230,6 +233,8 @@ def run_pair(exes: Mapping[str, Path], variant: str, phases: Sequence[str], *, c
             "--max-seconds", str(int(timeout) + 30)]
     if variant.startswith("dedicated"):
         scmd += ["--arrangement", variant.split("_")[1], "--other-core", str(ccore)]
+    if timer == "cycles":
+        scmd.append("--cycles-timer")
     ccmd = [str(exes["none"]), "client", "--variant", base, "--core", str(ccore), "--sock",
             str(sock), "--prefix", tag + "c", "--conns", str(conns),
             "--max-seconds", str(int(timeout) + 10)]
@@ -326,13 +331,13 @@ def _sweep(ns, exes, upu, log, lock_wait_s):
     short_units = cost_units("mix", upu)[0]
     t_start = time.monotonic()
 
-    def one(variant, phases, stage, rep, interval=None):
+    def one(variant, phases, stage, rep, interval=None, timer="ir"):
         for attempt in range(ns.retries + 1):
             try:
                 r = run_pair(exes, variant, phases, conns=ns.conns,
                              interval=interval or ns.interval,
                              short_units=short_units, lock=False,  # held by sweep()
-                             idle_wait_s=ns.max_wait, max_other=ns.max_other)
+                             idle_wait_s=ns.max_wait, max_other=ns.max_other, timer=timer)
             except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
                 log(f"error: {variant} {stage}: {exc}")
                 r = {"variant": variant, "error": str(exc)}
@@ -383,6 +388,8 @@ def _sweep(ns, exes, upu, log, lock_wait_s):
         for rep in range(ns.runs):
             for iv in ns.intervals:
                 one("ci", phases, f"interval{iv}", rep, interval=iv)
+            # the runtime's cycles mode at the default period, for comparison
+            one("ci", phases, f"cycles{ns.interval}", rep, interval=ns.interval, timer="cycles")
         log(f"  interval sweep done ({time.monotonic() - t_start:.0f} s)")
     f.close()
     return raw, best
@@ -455,14 +462,18 @@ def summarize(raw: Sequence[Mapping[str, Any]], best: Mapping[str, float],
     s["response_errors"] = sum(st.get("errors", 0) for v in by_cost.values()
                                for st in v.values())
     sweep_rows = []
-    for iv in getattr(ns, "intervals", None) or []:
-        rs = [r for r in ok if r["stage"] == f"interval{iv}"]
+    ivs = [(iv, "ir", f"interval{iv}") for iv in getattr(ns, "intervals", None) or []]
+    if ivs:
+        iv0 = meta.get("interval", DEFAULT_INTERVAL)
+        ivs.append((iv0, "cycles", f"cycles{iv0}"))
+    for iv, timer, stage in ivs:
+        rs = [r for r in ok if r["stage"] == stage]
         if not rs:
             continue
         sat = _phase_stats([r["client"]["phases"][0] for r in rs])
         mix = _phase_stats([r["client"]["phases"][1] for r in rs])
         sweep_rows.append({
-            "interval": iv, "throughput_rps": sat["throughput_rps"],
+            "interval": iv, "timer": timer, "throughput_rps": sat["throughput_rps"],
             "short_p50_us": mix["short_p50_us"], "short_p90_us": mix["short_p90_us"],
             "short_p99_us": mix["short_p99_us"],
             "handler_polls_per_s": _median(r["server"].get("ci_polls", 0) / r["server"]["seconds"]
@@ -630,11 +641,16 @@ def markdown(s: Mapping[str, Any]) -> str:
         L.append("")
         L.append(f"## The ci handler's period ({HEADLINE} us saturated; mix at 50% load)")
         L.append("")
-        L.append("| interval (cycles) | us | req/s | short p50 | short p90 | short p99 | "
+        L.append("IR mode = the runtime counts IR instructions (interval calibrated to the "
+                 "cycles target on the request work) and the handler checks the TSC; cycles "
+                 "mode = the runtime's own TSC-timed mode.")
+        L.append("")
+        L.append("| timer | interval (cycles) | us | req/s | short p50 | short p90 | short p99 | "
                  "stack polls/s |")
-        L.append("|---|---|---|---|---|---|---|")
+        L.append("|---|---|---|---|---|---|---|---|")
         for row in s["interval_sweep"]:
-            L.append(f"| {row['interval']} | {_f(row['interval'] / hz if hz else None, 2)} | "
+            L.append(f"| {row.get('timer', 'ir')} | {row['interval']} | "
+                     f"{_f(row['interval'] / hz if hz else None, 2)} | "
                      f"{_f(row['throughput_rps'])} | {_f(row['short_p50_us'])} | "
                      f"{_f(row['short_p90_us'])} | {_f(row['short_p99_us'])} | "
                      f"{_f(row['handler_polls_per_s'])} |")
@@ -802,7 +818,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--quick", action="store_true",
-                   help="1 run, 200 ms per point, loads 0.5 only (under a minute)")
+                   help="1 run, 200 ms per point, load 0.5 only, no interval sweep, no reruns "
+                        "(under a minute)")
     p.add_argument("--out", type=Path, default=None,
                    help="output directory (default bench-results/net-<timestamp>)")
     p.add_argument("--variants", type=_csv(str), default=None,
