@@ -13,14 +13,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``app`` (with its applications) to ``subparsers`` (an argparse subparsers action)."""
     p = subparsers.add_parser(
         "app",
-        help="applications built on CIs (delegation, sched, ...)",
+        help="applications built on CIs (delegation, net, sched)",
         description="Applications that use Compiler Interrupts, each with its benchmark.",
     )
     sub = p.add_subparsers(dest="app", required=True, metavar="APP")
     from .delegation.run import add_parser as add_delegation
+    from .net.run import add_parser as add_net
     from .sched.run import add_parser as add_sched
 
     add_delegation(sub)
+    add_net(sub)
     add_sched(sub)
     return p
 
