@@ -167,6 +167,11 @@ def test_quick_run_outputs(exes, tmp_path):
     assert set(s["exp_b"]) == set(run.B_VARIANTS)
     assert "a_p999_cut" in s["targets"] and "b_batch_vs_solo" in s["targets"]
     assert s["errors"] == 0
+    n_points = len(run.policies()) * len(run.QUICK_LOADS) + len(run.B_VARIANTS)
+    assert s["quality"]["points"] == n_points
+    for k in ("noise_start", "noise_end"):  # the machine's stalls on both cores
+        n = s["meta"][k]
+        assert len(n["cpus"]) == 2 and all(c["lost_frac"] >= 0 for c in n["cpus"]), n
     assert (out / "summary.md").read_text().startswith("# sched")
     assert (out / "runs.jsonl").exists()
     try:

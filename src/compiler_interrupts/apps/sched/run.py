@@ -315,12 +315,22 @@ def markdown(s: Mapping[str, Any]) -> str:
     if q and q.get("points"):
         lq = q.get("loadavg1_at_points") or {}
         L.append(f"**Measurement quality: {q['disturbed']} of {q['points']} measured runs stayed "
-                 f"disturbed** (1-min load average when they started: min {_fmt(lq.get('min'), 2)}, "
-                 f"median {_fmt(lq.get('median'), 2)}, max {_fmt(lq.get('max'), 2)}; it includes "
-                 "our own two busy cores and other benchmarks waiting for the lock)."
+                 f"disturbed** (1-min load average when they started: min "
+                 f"{_fmt(lq.get('min'), 2)}, median {_fmt(lq.get('median'), 2)}, max "
+                 f"{_fmt(lq.get('max'), 2)}: mostly our own "
+                 "two spinning processes of the previous points; processes waiting for the "
+                 "lock sleep and do not count)."
                  + (" Every run was disturbed: treat all numbers below as upper bounds of "
                     "latency measured on a busy machine." if q["disturbed"] == q["points"]
                     else ""))
+        L.append("")
+    if m.get("noise_start") or m.get("noise_end"):
+        L.append("The machine's own stalls (both cores spinning on the TSC, bench lock held, "
+                 "nothing else of ours running; a stall of the worker or of the load generator "
+                 "delays the whole backlog it creates, so it bounds the tail any policy can "
+                 "show here):  ")
+        L.append(f"at the start: {_noise_line(m.get('noise_start'))}  ")
+        L.append(f"at the end: {_noise_line(m.get('noise_end'))}")
         L.append("")
     key = f"{HEADLINE_LOAD:.2f}"
     L.append(f"## Experiment A at {int(HEADLINE_LOAD * 100)}% load (GET latency, us)")
@@ -386,8 +396,16 @@ def markdown(s: Mapping[str, Any]) -> str:
         for name, b in t.get("a_vs_signal", {}).items():
             L.append(f"- vs {name}: sustained {_fmt(b['sustained'])}, its p99.9 "
                      f"{_fmt(b['p999_us'])} us; ci-5us better: {_fmt(b['ci5_better'])}")
+        n_sus = sum(1 for b in t.get("a_vs_signal", {}).values() if b["sustained"])
+        ratios = []
+        for n in t.get("a_vs_signal", {}):
+            pt = s["by_load"][n][key]
+            ratios.append(f"{n} {pt['throughput_rps'] / pt['offered_rps']:.2f}")
         L.append(f"- ci-5us beats every signal quantum that sustains the load: "
-                 f"**{_fmt(t['a_beats_sustainable_signal'])}**")
+                 f"**{_fmt(t['a_beats_sustainable_signal'])}**"
+                 + ("" if n_sus else f" (vacuously: no signal quantum sustains "
+                    f"{int(HEADLINE_LOAD * 100)}% load; throughput / offered: "
+                    + ", ".join(ratios) + ")"))
     if "b_batch_vs_solo" in t:
         L.append(f"- B: ci keeps {t['b_batch_vs_solo'] * 100:.1f}% of the solo batch throughput "
                  f"(target >= 90%): **{_fmt(t['b_batch_met'])}**")
@@ -601,6 +619,26 @@ def calibrate(exe: Path, db: Path, ns: argparse.Namespace) -> dict[str, Any]:
     return best
 
 
+def noise(exe: Path, ns: argparse.Namespace) -> dict[str, Any] | None:
+    """The machine's own stalls on our two cores (``sched_server --noise``), under the lock."""
+    try:
+        return run_json([exe, "--noise", str(ns.noise_ms)], timeout=60 + ns.noise_ms / 1e3,
+                        lock=not ns.no_lock)[0]
+    except (RuntimeError, IndexError) as e:
+        return {"error": str(e)[:300]}
+
+
+def _noise_line(n: Mapping[str, Any] | None) -> str:
+    if not n or "error" in n:
+        return "-"
+    sec = n["seconds"] or 1.0
+    return "; ".join(
+        f"cpu{c['cpu']}: {c['gaps_over_500us'] / sec:.1f}/s over 500 us "
+        f"({c['gaps_over_1ms'] / sec:.1f}/s over 1 ms), longest {c['max_gap_us']:,.0f} us, "
+        f"{c['lost_frac'] * 100:.2f}% of the time in gaps over 10 us "
+        f"({c['gaps_over_10us'] / sec:,.0f}/s)" for c in n["cpus"])
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "sched",
@@ -640,6 +678,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "(default 0.3 without --quick; 'none' in quick)")
     p.add_argument("--max-wait", type=float, default=5.0,
                    help="longest wait for --quiet (default 5 s)")
+    p.add_argument("--noise-ms", type=float, default=None,
+                   help="measure the machine's stalls on both cores for this long at the start "
+                        "and end (default 2000; quick 200)")
     p.add_argument("--no-lock", action="store_true",
                    help=f"do not take {BENCH_LOCK} around measured runs")
     p.set_defaults(func=main)
@@ -657,6 +698,7 @@ def _fill(ns: argparse.Namespace) -> None:
     ns.ms = ns.ms or (250 if q else 1000)
     ns.b_ms = ns.b_ms or (400 if q else 1000)
     ns.tries = ns.tries or (1 if q else 2)
+    ns.noise_ms = ns.noise_ms or (200 if q else 2000)
     if ns.quiet is None and not q:
         ns.quiet = 0.3
     if ns.out is None:
@@ -681,12 +723,15 @@ def main(ns: argparse.Namespace) -> int:
     load0 = _loadavg()
     try:
         db = dbdir / "db"
+        noise0 = noise(exes["none"], ns)
+        print(f"machine stalls: {_noise_line(noise0)}", flush=True)
         cal = calibrate(exes["none"], db, ns)
         cal_ci = calibrate(exes["ci"], db, ns)
         print(f"capacity (fcfs, none build): {cal['capacity_rps']:.0f} req/s "
               f"(GET {cal['get_us']:.2f} us, SCAN {cal['scan_us']:.1f} us); ci build GET "
               f"{cal_ci['get_us']:.2f} us, SCAN {cal_ci['scan_us']:.1f} us", flush=True)
         raw = run_experiments(ns, exes, db, cal, log=lambda m: print(m, flush=True))
+        noise1 = noise(exes["none"], ns)
     finally:
         shutil.rmtree(dbdir, ignore_errors=True)
     argv = sys.argv[1:]
@@ -700,6 +745,7 @@ def main(ns: argparse.Namespace) -> int:
         "loadavg_start": load0, "loadavg_end": _loadavg(),
         "lock": None if ns.no_lock else BENCH_LOCK, "notes": [], "tries": ns.tries,
         "quiet": ns.quiet, "max_lag_us": ns.max_lag_us,
+        "noise_start": noise0, "noise_end": noise1,
     }
     summary = summarize(raw, meta)
     summary["meta"]["elapsed_s"] = round(time.monotonic() - t0, 1)

@@ -17,6 +17,7 @@
 //   sched_server --db DIR --exp B --variant V --rate R --ms D
 //       V = solo | ci | dedicated | dedicated-spin | coarse (see run.py).
 //   sched_server --selftest NAME                 correctness checks used by the tests.
+//   sched_server --noise MS                      stalls of both cores (TSC gaps > 10 us).
 //
 // Preemption by CI.  The handler (ci_tick) only decides: when the running request has used its
 // quantum and other work waits, it registers ci_preempt_after with ci_after_handler().  The
@@ -842,6 +843,7 @@ struct Opts {
     double b_period_us = 2.0;
     double coarse_us = 500;
     double cpi = 0;  // cycles per IR instruction (0: measure)
+    double noise_ms = 0;
 };
 static Opts O;
 
@@ -1298,6 +1300,68 @@ static int selftest_preempt(bool use_signal) {
 }
 
 // ------------------------------------------------------------------------------------------
+// --noise MS: the machine's own stalls.  Both cores (worker and load generator) spin reading the
+// TSC; every gap between two reads above 10 us is time the core was taken away (interrupts,
+// kernel threads, the hypervisor).  A stall of the worker or the generator delays every request
+// of the backlog it creates, so this bounds the tail latency any policy can show here.
+
+struct Gaps {
+    int cpu;
+    uint64_t n10, n100, n500, n1000;
+    double max_us, lost_us;
+};
+
+static void spin_gaps(Gaps *g, double secs) {
+    pin_cpu(g->cpu);
+    uint64_t t0 = rdtsc(), prev = t0, end = t0 + (uint64_t)(secs * g_tsc_hz);
+    for (;;) {
+        uint64_t t = rdtsc();
+        double us = (double)(t - prev) / g_tsc_hz * 1e6;
+        prev = t;
+        if (us > 10) {
+            g->n10++;
+            g->lost_us += us;
+            g->n100 += us > 100;
+            g->n500 += us > 500;
+            g->n1000 += us > 1000;
+            g->max_us = std::max(g->max_us, us);
+        }
+        if (t > end) break;
+    }
+}
+
+static int run_noise(double ms) {
+    Gaps g[2] = {};
+    g[0].cpu = g_worker_cpu;
+    g[1].cpu = g_lg_cpu;
+    double secs = ms / 1e3;
+    struct Arg {
+        Gaps *g;
+        double secs;
+    } a{&g[1], secs};
+    pthread_t th;
+    pthread_create(
+        &th, nullptr,
+        [](void *p) -> void * {
+            Arg *x = (Arg *)p;
+            spin_gaps(x->g, x->secs);
+            return nullptr;
+        },
+        &a);
+    spin_gaps(&g[0], secs);
+    pthread_join(th, nullptr);
+    printf("{\"noise\": true, \"seconds\": %.3f, \"cpus\": [", secs);
+    for (int i = 0; i < 2; i++)
+        printf("%s{\"cpu\": %d, \"gaps_over_10us\": %" PRIu64 ", \"gaps_over_100us\": %" PRIu64
+               ", \"gaps_over_500us\": %" PRIu64 ", \"gaps_over_1ms\": %" PRIu64
+               ", \"max_gap_us\": %.1f, \"lost_frac\": %.5f}",
+               i ? ", " : "", g[i].cpu, g[i].n10, g[i].n100, g[i].n500, g[i].n1000, g[i].max_us,
+               g[i].lost_us / (secs * 1e6));
+    printf("]}\n");
+    return 0;
+}
+
+// ------------------------------------------------------------------------------------------
 
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
@@ -1326,6 +1390,7 @@ int main(int argc, char **argv) {
         else if (a == "--worker-cpu") g_worker_cpu = atoi(val());
         else if (a == "--lg-cpu") g_lg_cpu = atoi(val());
         else if (a == "--selftest") O.selftest = val();
+        else if (a == "--noise") O.noise_ms = atof(val());
         else die("unknown option %s", a.c_str());
     }
     calibrate_tsc();
@@ -1344,6 +1409,7 @@ int main(int argc, char **argv) {
         if (!strcmp(O.selftest, "preempt-signal")) return selftest_preempt(true);
         die("unknown selftest %s", O.selftest);
     }
+    if (O.noise_ms > 0) return run_noise(O.noise_ms);
     if (!O.db) die("--db DIR needed");
     if (O.load) {
         db_load(O.db);
