@@ -10,36 +10,15 @@ must also be the same for every variant with the same number of workers.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-try:
-    from compiler_interrupts.apps.delegation import run
-except ImportError:  # running from a checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
-    from compiler_interrupts.apps.delegation import run
+from compiler_interrupts.apps.delegation import run
+from conftest import have_matplotlib, requires_clang
 
-
-def _have_clang() -> bool:
-    if os.environ.get("CI_CLANG") and shutil.which(os.environ["CI_CLANG"]):
-        return True
-    dirs = os.environ.get("PATH", "").split(os.pathsep)
-    for d in dirs:
-        try:
-            names = os.listdir(d)
-        except OSError:
-            continue
-        if any(n == "clang" or (n.startswith("clang-") and n[6:].isdigit()) for n in names):
-            return True
-    return False
-
-
-pytestmark = pytest.mark.skipif(not _have_clang(), reason="no clang (ci-cc needs clang >= 14)")
+pytestmark = requires_clang("ci-cc")
 
 WORKERS = 3
 OPS = 400  # per worker: small, the machine may be oversubscribed (clients then wait for the
@@ -132,9 +111,7 @@ def test_quick_run_outputs(tmp_path):
             assert k in t
     assert (out / "summary.md").read_text().startswith("# Delegation")
     assert (out / "runs.jsonl").exists()
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
+    if not have_matplotlib():
         return
     assert (out / "fig_throughput.png").stat().st_size > 0
     assert (out / "fig_latency_cdf.png").stat().st_size > 0

@@ -10,37 +10,17 @@ reason) when clang, DPDK or lwIP's sources are missing and cannot be installed.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-try:
-    from compiler_interrupts.apps.net import run, setup
-except ImportError:  # running from a checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
-    from compiler_interrupts.apps.net import run, setup
-
-
-def _have_clang() -> bool:
-    if os.environ.get("CI_CLANG") and shutil.which(os.environ["CI_CLANG"]):
-        return True
-    for d in os.environ.get("PATH", "").split(os.pathsep):
-        try:
-            names = os.listdir(d)
-        except OSError:
-            continue
-        if any(n == "clang" or (n.startswith("clang-") and n[6:].isdigit()) for n in names):
-            return True
-    return False
-
+from compiler_interrupts.apps.net import run, setup
+from conftest import have_clang, have_matplotlib, no_clang_reason
 
 def _deps_reason() -> str | None:
-    if not _have_clang():
-        return "no clang (ci-cc needs clang >= 14)"
+    if not have_clang():
+        return no_clang_reason("ci-cc")
     if not sys.platform.startswith("linux"):
         return "DPDK memif needs Linux"
     try:
@@ -140,9 +120,7 @@ def test_quick_run_outputs(tmp_path):
     assert s["errors"] == [] and s["response_errors"] == 0
     assert (out / "summary.md").read_text().startswith("# Kernel-bypass HTTP")
     assert (out / "runs.jsonl").exists()
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
+    if not have_matplotlib():
         return
     assert (out / "fig_throughput.png").stat().st_size > 0
     assert (out / "fig_latency.png").stat().st_size > 0

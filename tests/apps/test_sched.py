@@ -20,28 +20,11 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from compiler_interrupts.apps.sched import leveldb, run
-except ImportError:  # running from a checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
-    from compiler_interrupts.apps.sched import leveldb, run
-
-
-def _have_clang() -> bool:
-    if os.environ.get("CI_CLANG") and shutil.which(os.environ["CI_CLANG"]):
-        return True
-    for d in os.environ.get("PATH", "").split(os.pathsep):
-        try:
-            names = os.listdir(d)
-        except OSError:
-            continue
-        if any(n == "clang" or (n.startswith("clang-") and n[6:].isdigit()) for n in names):
-            return True
-    return False
-
+from compiler_interrupts.apps.sched import leveldb, run
+from conftest import have_matplotlib, requires_clang
 
 pytestmark = [
-    pytest.mark.skipif(not _have_clang(), reason="no clang (ci-c++ needs clang >= 14)"),
+    requires_clang("ci-c++"),
     pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 CPUs (worker + load generator)"),
 ]
 
@@ -174,9 +157,7 @@ def test_quick_run_outputs(exes, tmp_path):
         assert len(n["cpus"]) == 2 and all(c["lost_frac"] >= 0 for c in n["cpus"]), n
     assert (out / "summary.md").read_text().startswith("# sched")
     assert (out / "runs.jsonl").exists()
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
+    if not have_matplotlib():
         return
     for f in ("fig_latency_vs_load.png", "fig_throughput_vs_load.png", "fig_expB.png"):
         assert (out / f).stat().st_size > 0

@@ -40,7 +40,6 @@ import json
 import os
 import platform
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -48,6 +47,9 @@ import time
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
+
+from ..common import (clock_ticks, cpu_model, cpu_times, csv_list, ci_cc_command, import_pyplot,
+                      loadavg)
 
 VARIANTS = ("mutex", "spin", "mcs", "dedicated", "ci")
 EXTRA_VARIANTS = ("dedicated_extra",)
@@ -73,17 +75,12 @@ def source_dir() -> Path:
     return Path(str(resources.files("compiler_interrupts.apps.delegation")))
 
 
-def _ci_cc() -> list[str]:
-    cc = shutil.which("ci-cc")
-    return [cc] if cc else [sys.executable, "-m", "compiler_interrupts", "cc"]
-
-
 def build(out_dir: Path, design: str, cc: Sequence[str] | None = None) -> Path:
     """Build ``deleg_bench`` with ``--ci-design=design`` into ``out_dir``; returns the path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     exe = out_dir / f"deleg_bench_{design}"
     src = source_dir()
-    cmd = [*(cc or _ci_cc()), f"--ci-design={design}", "-O2", "-pthread",
+    cmd = [*(cc or ci_cc_command()), f"--ci-design={design}", "-O2", "-pthread",
            *[str(src / s) for s in SOURCES], "-o", str(exe)]
     env = {k: v for k, v in os.environ.items() if k not in ("CI_DESIGN", "CI_FLAGS")}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -188,29 +185,11 @@ def aggregate(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # running
 
-def _cpu_times() -> tuple[float, float] | None:
-    """(busy, total) jiffies of the whole machine from /proc/stat (None if unavailable)."""
-    try:
-        f = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = f[3] + (f[4] if len(f) > 4 else 0.0)
-    total = sum(f[:8])
-    return total - idle, total
-
-
-def _tick() -> float:
-    try:
-        return float(os.sysconf("SC_CLK_TCK"))
-    except (ValueError, OSError, AttributeError):
-        return 100.0
-
-
 def other_load(before, after, own_cpu_s: float, wall_s: float) -> float | None:
-    """Cores' worth of CPU used by *other* processes between two _cpu_times() samples."""
+    """Cores' worth of CPU used by *other* processes between two cpu_times() samples."""
     if not before or not after or wall_s <= 0:
         return None
-    busy = (after[0] - before[0]) / _tick()
+    busy = (after[0] - before[0]) / clock_ticks()
     return max(0.0, busy - own_cpu_s) / wall_s
 
 
@@ -220,19 +199,12 @@ def wait_idle(max_other: float, max_wait_s: float = 10.0, probe_s: float = 0.1) 
     deadline = time.monotonic() + max_wait_s
     load = None
     while True:
-        a = _cpu_times()
+        a = cpu_times()
         time.sleep(probe_s)
-        b = _cpu_times()
+        b = cpu_times()
         load = other_load(a, b, 0.0, probe_s)
         if load is None or load <= max_other or time.monotonic() >= deadline:
             return load
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
-    except OSError:
-        return None
 
 
 def run_one(exe: Path, variant: str, struct: str, threads: int, cs: int, *, ms: int | None = None,
@@ -248,9 +220,9 @@ def run_one(exe: Path, variant: str, struct: str, threads: int, cs: int, *, ms: 
     if pin in ("apart", "spread"):
         cmd.append("--pin-apart" if pin == "apart" else "--pin")
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0, c0 = time.monotonic(), _cpu_times()
+    t0, c0 = time.monotonic(), cpu_times()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    t1, c1 = time.monotonic(), _cpu_times()
+    t1, c1 = time.monotonic(), cpu_times()
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     own = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     try:
@@ -313,7 +285,7 @@ def sweep(ns: argparse.Namespace, exes: Mapping[str, Path], log=print) -> list[d
             order = cfgs[rep % len(cfgs):] + cfgs[:rep % len(cfgs)] if cfgs else []
             for c in order:
                 exe = exes["ci"] if c["variant"] == "ci" else exes["baseline"]
-                load = _loadavg()
+                load = loadavg()
                 if ns.wait_idle is not None:
                     wait_idle(ns.wait_idle, ns.max_wait)
                 try:
@@ -651,12 +623,8 @@ def markdown(s: Mapping[str, Any]) -> str:
 
 
 def plots(s: Mapping[str, Any], raw: Sequence[Mapping[str, Any]], out: Path) -> list[str]:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = import_pyplot()
+    if plt is None:
         return ["warning: matplotlib is not installed: no plots drawn"]
     msgs = []
     # throughput vs threads, one panel per structure
@@ -786,31 +754,6 @@ def plots(s: Mapping[str, Any], raw: Sequence[Mapping[str, Any]], out: Path) -> 
 # ---------------------------------------------------------------------------------------------
 # command line
 
-def _csv(kind, allow_empty: bool = False):
-    def parse(text: str):
-        items = [x.strip() for x in text.split(",") if x.strip()]
-        if allow_empty and (not items or items == ["none"]):
-            return []
-        if not items:
-            raise argparse.ArgumentTypeError("empty list")
-        try:
-            return [kind(x) for x in items]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"bad list {text!r}") from None
-
-    return parse
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``delegation`` subcommand to ``subparsers`` (those of ``app``)."""
     p = subparsers.add_parser(
@@ -824,14 +767,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "150 ms (under a minute)")
     p.add_argument("--out", type=Path, default=None,
                    help="output directory (default bench-results/delegation-<timestamp>)")
-    p.add_argument("--threads", type=_csv(int), default=None,
+    p.add_argument("--threads", type=csv_list(int), default=None,
                    help="thread counts (default 1,2,3,4; --quick 1,2,4)")
-    p.add_argument("--cs", type=_csv(int), default=None,
+    p.add_argument("--cs", type=csv_list(int), default=None,
                    help="critical-section sizes; the first is the headline (default 1,8,64; "
                         "--quick 1)")
-    p.add_argument("--structs", type=_csv(str), default=None,
+    p.add_argument("--structs", type=csv_list(str), default=None,
                    help="structures: ctr,hmap,pq (default all; --quick ctr)")
-    p.add_argument("--variants", type=_csv(str), default=None,
+    p.add_argument("--variants", type=csv_list(str), default=None,
                    help=f"variants (default {','.join(VARIANTS)}"
                         f"{',' + ','.join(EXTRA_VARIANTS)} without --quick)")
     p.add_argument("--runs", type=int, default=None, help="runs per configuration (default 5)")
@@ -846,7 +789,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--timer-compare", action=argparse.BooleanOptionalAction, default=None,
                    help="also run the ci variant with the other --timer at each --intervals "
                         "value (default: on without --quick)")
-    p.add_argument("--intervals", type=_csv(int, allow_empty=True), default=None,
+    p.add_argument("--intervals", type=csv_list(int, allow_empty=True), default=None,
                    help="also run the ci variant at these intervals at 2 and 4 threads ('none': "
                         "skip; default 1000,2000,8000,16000; --quick none)")
     p.add_argument("--size", type=int, default=4096,
@@ -908,7 +851,7 @@ def main(ns: argparse.Namespace) -> int:
                         else build(out / "bin", ns.baseline_design))
     ncfg = len(plan(ns))
     print(f"running {ncfg} configurations x {ns.runs} runs x {ns.ms} ms", flush=True)
-    load0 = _loadavg()
+    load0 = loadavg()
     raw = sweep(ns, exes, log=lambda m: print(m, flush=True))
     hzs = [r["tsc_hz"] for r in raw if "tsc_hz" in r]
     hz = statistics.median(hzs) if hzs else None
@@ -921,8 +864,8 @@ def main(ns: argparse.Namespace) -> int:
         "tsc_ghz": hz / 1e9 if hz else None, "size": ns.size, "think": ns.think,
         "threads": ns.threads, "cs": ns.cs, "structs": ns.structs, "variants": ns.variants,
         "baseline_design": ns.baseline_design, "pin": ns.pin, "wait_idle": ns.wait_idle,
-        "cpu": _cpu_model(), "cores": os.cpu_count(),
-        "platform": platform.platform(), "loadavg_start": load0, "loadavg_end": _loadavg(),
+        "cpu": cpu_model(), "cores": os.cpu_count(),
+        "platform": platform.platform(), "loadavg_start": load0, "loadavg_end": loadavg(),
         "elapsed_s": None,
     }
     summary = summarize(raw, ns, meta)

@@ -40,9 +40,7 @@ Outputs in ``--out``: ``summary.json``, ``summary.md``, ``runs.jsonl``,
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as _dt
-import fcntl
 import json
 import math
 import os
@@ -61,6 +59,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import setup as net_setup
+from ..common import (BENCH_LOCK, bench_lock, ci_cc_command, clock_ticks, cpu_model, csv_list,
+                      import_pyplot, loadavg)
 
 VARIANTS = ("ci", "inline", "dedicated_shared", "dedicated_split", "kernel")
 SOURCES = ("netapp.c", "net_http.c", "net_dpdk.c", "net_server.c", "net_client.c")
@@ -71,7 +71,7 @@ MIX_SHORT_US, MIX_LONG_US, MIX_LONG_PERMILLE = 1.0, 100.0, 100
 LOADS = (0.25, 0.5, 0.75, 0.9)
 #: CI handler period target in TSC cycles (~2 us at 2.6 GHz).
 DEFAULT_INTERVAL = 5000
-LOCK = "/tmp/ci-bench.lock"
+LOCK = BENCH_LOCK
 SERVER_CORE, CLIENT_CORE = 1, 0
 
 _COLORS = {"ci": "#1b9e77", "inline": "#d95f02", "dedicated_shared": "#7570b3",
@@ -89,11 +89,6 @@ def source_dir() -> Path:
     return Path(str(resources.files("compiler_interrupts.apps.net")))
 
 
-def _ci_cc() -> list[str]:
-    cc = shutil.which("ci-cc")
-    return [cc] if cc else [sys.executable, "-m", "compiler_interrupts", "cc"]
-
-
 def build(out_dir: Path, design: str, cc: Sequence[str] | None = None) -> Path:
     """Build ``netapp`` (+ lwIP's core) with ``ci-cc --ci-design=design``; returns the path."""
     flags = net_setup.dpdk_flags()
@@ -104,7 +99,7 @@ def build(out_dir: Path, design: str, cc: Sequence[str] | None = None) -> Path:
     exe = out_dir / f"netapp_{design}"
     src = source_dir()
     cflags, libs = flags
-    cmd = [*(cc or _ci_cc()), f"--ci-design={design}", "-O2", "-pthread",
+    cmd = [*(cc or ci_cc_command()), f"--ci-design={design}", "-O2", "-pthread",
            "-Wno-macro-redefined", f"-I{src / 'lwip_port'}", f"-I{lwip / 'include'}", *cflags,
            *[str(src / s) for s in SOURCES], *[str(lwip / f) for f in net_setup.LWIP_FILES],
            "-o", str(exe), *libs, "-lm"]
@@ -126,21 +121,6 @@ def calibrate(exe: Path) -> float:
 # running one server + client pair
 
 _seq = 0
-
-
-@contextlib.contextmanager
-def bench_lock(enabled: bool = True):
-    """Hold /tmp/ci-bench.lock (shared by every helper that benchmarks on this machine)."""
-    if not enabled:
-        yield 0.0
-        return
-    t0 = time.monotonic()
-    with open(LOCK, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield time.monotonic() - t0
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _read_ready(proc: subprocess.Popen, timeout: float) -> int:
@@ -180,13 +160,6 @@ def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> tuple[str, str]:
     return (rest + (out or b"")).decode(errors="replace"), (err or b"").decode(errors="replace")
 
 
-def _loadavg() -> list[float] | None:
-    try:
-        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
-    except OSError:
-        return None
-
-
 def _cpu_times() -> tuple[float, float] | None:
     """(busy, total) jiffies of the machine.  Busy is user + nice + system time only: the
     kernel variant's loopback TCP runs largely in softirq context, which is not charged to our
@@ -202,7 +175,7 @@ def wait_idle(max_other: float, max_wait_s: float) -> float | None:
     """Wait (up to max_wait_s) until other processes use less than max_other cores (measured
     over 100 ms); returns the last measurement."""
     deadline = time.monotonic() + max_wait_s
-    tick = os.sysconf("SC_CLK_TCK")
+    tick = clock_ticks()
     while True:
         a = _cpu_times()
         time.sleep(0.1)
@@ -248,7 +221,7 @@ def run_pair(exes: Mapping[str, Path], variant: str, phases: Sequence[str], *, c
     try:
         with bench_lock(lock) as waited:
             idle_before = wait_idle(max_other, idle_wait_s) if idle_wait_s > 0 else None
-            load = _loadavg()
+            load = loadavg()
             r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             c0, t0 = _cpu_times(), time.monotonic()
             srv = subprocess.Popen(scmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -717,11 +690,8 @@ def markdown(s: Mapping[str, Any]) -> str:
 
 
 def plots(s: Mapping[str, Any], out: Path) -> list[str]:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = import_pyplot()
+    if plt is None:
         return ["matplotlib not installed: no plots"]
     msgs = []
     bc = s["by_cost"]
@@ -786,28 +756,6 @@ def plots(s: Mapping[str, Any], out: Path) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # command line
 
-def _csv(kind):
-    def parse(text: str):
-        items = [x.strip() for x in text.split(",") if x.strip()]
-        if not items:
-            raise argparse.ArgumentTypeError("empty list")
-        try:
-            return [kind(x) for x in items]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"bad list {text!r}") from None
-    return parse
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``net`` subcommand to ``subparsers`` (those of ``app``)."""
     p = subparsers.add_parser(
@@ -822,11 +770,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "(under a minute)")
     p.add_argument("--out", type=Path, default=None,
                    help="output directory (default bench-results/net-<timestamp>)")
-    p.add_argument("--variants", type=_csv(str), default=None,
+    p.add_argument("--variants", type=csv_list(str), default=None,
                    help=f"variants (default {','.join(VARIANTS)})")
-    p.add_argument("--costs", type=_csv(str), default=None,
+    p.add_argument("--costs", type=csv_list(str), default=None,
                    help=f"request costs in us, and/or 'mix' (default {','.join(COSTS)})")
-    p.add_argument("--loads", type=_csv(float), default=None,
+    p.add_argument("--loads", type=csv_list(float), default=None,
                    help="open-loop loads as fractions of the best saturated throughput "
                         "(default 0.25,0.5,0.75,0.9; --quick 0.5)")
     p.add_argument("--runs", type=int, default=None, help="rounds (default 3; --quick 1)")
@@ -836,7 +784,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--conns", type=int, default=16, help="client connections (default 16)")
     p.add_argument("--interval", type=int, default=DEFAULT_INTERVAL,
                    help=f"ci: handler period in TSC cycles (default {DEFAULT_INTERVAL})")
-    p.add_argument("--intervals", type=_csv(int), default=None,
+    p.add_argument("--intervals", type=csv_list(int), default=None,
                    help="also run ci at these handler periods (cycles) at the headline cost "
                         "and on the mix (default 2500,5000,10000,20000; --quick none)")
     p.add_argument("--no-lock", action="store_true",
@@ -891,7 +839,7 @@ def main(ns: argparse.Namespace) -> int:
     upu = calibrate(exes["none"])
     print(f"work unit: {upu:.4f} us; {len(ns.variants)} variants x {len(ns.costs)} costs x "
           f"(saturation + {len(ns.loads)} loads) x {ns.runs} runs x {ns.ms:g} ms", flush=True)
-    load0 = _loadavg()
+    load0 = loadavg()
     t_lock = time.monotonic()
     raw, best = sweep(ns, exes, upu, log=lambda m: print(m, flush=True))
     sweep_s = time.monotonic() - t_lock
@@ -913,8 +861,8 @@ def main(ns: argparse.Namespace) -> int:
         "disturbed_runs": sum(1 for r in raw if (r.get("other_load") or 0) > ns.max_other),
         "total_runs": len(raw),
         "other_load_median": _median(others), "other_load_max": max(others) if others else None,
-        "cpu": _cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
-        "loadavg_start": load0, "loadavg_end": _loadavg(), "elapsed_s": None,
+        "cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
+        "loadavg_start": load0, "loadavg_end": loadavg(), "elapsed_s": None,
     }
     summary = summarize(raw, best, ns, meta)
     summary["meta"]["elapsed_s"] = round(time.monotonic() - t0, 1)

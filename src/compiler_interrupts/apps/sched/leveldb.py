@@ -18,7 +18,6 @@ Setup is automatic where possible: ``apt-get source`` needs ``deb-src`` lines an
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
@@ -26,9 +25,10 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+
+from ..common import file_lock
 
 VERSION = "1.23"
 APT_PACKAGES = ("cmake", "ninja-build", "dpkg-dev")
@@ -55,17 +55,6 @@ def cache_root() -> Path:
     d = Path(cache_dir()) / "sched"
     d.mkdir(parents=True, exist_ok=True)
     return d
-
-
-@contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _pkg_root() -> Path:
@@ -162,7 +151,7 @@ def build_leveldb(design: str, log=None) -> Path:
     key = f"leveldb-{VERSION}-{design}-{pipeline_hash()}"
     root = cache_root()
     dest = root / key
-    with _locked(root / f"{key}.lock"):
+    with file_lock(root / f"{key}.lock"):
         if (dest / "libleveldb.a").exists() and (dest / "include" / "leveldb" / "db.h").exists():
             return dest
         tar = fetch_source()
@@ -217,7 +206,7 @@ def server(design: str, log=None) -> Path:
     """``sched_server`` built with ``--ci-design=design`` against LevelDB of the same design."""
     lib = build_leveldb(design, log=log)
     exe = cache_root() / f"sched_server-{design}-{server_hash(design, lib)}"
-    with _locked(cache_root() / "server.lock"):
+    with file_lock(cache_root() / "server.lock"):
         if exe.exists():
             return exe
         src = source_dir()

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import fcntl
 import json
 import os
 import platform
@@ -50,13 +49,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import leveldb
+from ..common import (BENCH_LOCK, bench_lock, clock_ticks, cpu_model, cpu_times, import_pyplot,
+                      loadavg)
 
-BENCH_LOCK = "/tmp/ci-bench.lock"
 HEADLINE_LOAD = 0.7
 CI_QUANTA = (2, 5, 10)
 SIGNAL_QUANTA = (20, 50, 100)
@@ -84,20 +83,6 @@ def parse_policy(name: str) -> tuple[str, float]:
 
 # ---------------------------------------------------------------------------------------------
 # running processes
-
-@contextmanager
-def bench_lock(enabled: bool = True):
-    """Hold /tmp/ci-bench.lock (shared with other benchmarks on this machine)."""
-    if not enabled:
-        yield
-        return
-    with open(BENCH_LOCK, "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
 
 def run_json(cmd: Sequence[str], timeout: float, lock: bool = True,
              before=None) -> list[dict[str, Any]]:
@@ -127,23 +112,6 @@ def run_json(cmd: Sequence[str], timeout: float, lock: bool = True,
         if line.startswith("{"):
             res.append(json.loads(line))
     return res
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
-    except OSError:
-        return None
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_db(exe: Path, where: Path | None = None) -> Path:
@@ -422,12 +390,8 @@ def markdown(s: Mapping[str, Any]) -> str:
 
 
 def plots(s: Mapping[str, Any], out: Path) -> list[str]:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = import_pyplot()
+    if plt is None:
         return ["matplotlib not installed: no plots"]
     msgs = []
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -494,27 +458,14 @@ def plots(s: Mapping[str, Any], out: Path) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # the experiment
 
-def _cpu_times() -> tuple[float, float] | None:
-    try:
-        f = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = f[3] + (f[4] if len(f) > 4 else 0.0)
-    return sum(f[:8]) - idle, sum(f[:8])
-
-
 def machine_busy(probe_s: float = 0.2) -> float | None:
     """Cores' worth of CPU used (by anyone) over probe_s seconds."""
-    a = _cpu_times()
+    a = cpu_times()
     time.sleep(probe_s)
-    b = _cpu_times()
+    b = cpu_times()
     if not a or not b:
         return None
-    try:
-        tick = float(os.sysconf("SC_CLK_TCK"))
-    except (ValueError, OSError):
-        tick = 100.0
-    return (b[0] - a[0]) / tick / probe_s
+    return (b[0] - a[0]) / clock_ticks() / probe_s
 
 
 def wait_quiet(max_busy: float, max_wait_s: float) -> float | None:
@@ -578,7 +529,7 @@ def run_experiments(ns: argparse.Namespace, exes: Mapping[str, Path], db: Path, 
                     def before(pre=pre):
                         if ns.quiet is not None:
                             pre["busy"] = wait_quiet(ns.quiet, ns.max_wait)
-                        pre["la"] = _loadavg()
+                        pre["la"] = loadavg()
 
                     try:
                         res = run_json(c, timeout=timeout, lock=not ns.no_lock, before=before)
@@ -720,7 +671,7 @@ def main(ns: argparse.Namespace) -> int:
     print(f"built in {time.monotonic() - t0:.1f} s: {exes['none'].name}, {exes['ci'].name}",
           flush=True)
     dbdir = make_db(exes["none"])
-    load0 = _loadavg()
+    load0 = loadavg()
     try:
         db = dbdir / "db"
         noise0 = noise(exes["none"], ns)
@@ -741,8 +692,8 @@ def main(ns: argparse.Namespace) -> int:
         "policies": ns.policies, "design": ns.design, "b_rate": ns.b_rate, "b_ms": ns.b_ms,
         "scan_len": 1000, "scan_frac": 0.005, "nkeys": 100000,
         "calibration": cal, "calibration_ci": cal_ci,
-        "cpu": _cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
-        "loadavg_start": load0, "loadavg_end": _loadavg(),
+        "cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
+        "loadavg_start": load0, "loadavg_end": loadavg(),
         "lock": None if ns.no_lock else BENCH_LOCK, "notes": [], "tries": ns.tries,
         "quiet": ns.quiet, "max_lag_us": ns.max_lag_us,
         "noise_start": noise0, "noise_end": noise1,
