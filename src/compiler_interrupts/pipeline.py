@@ -23,6 +23,10 @@ class PassOptions:
     """The optimisation level the module was built at (``-O0`` keeps budgets in memory)."""
     bound: int | None = None
     """The design's probe-free cost bound ``C`` (designs that have one)."""
+    single_probe: bool = True
+    """``ci`` design: one entry probe for small acyclic functions. The Numba integration turns
+    it off: with it, an interrupt raised in a recursive jitted function was not propagated
+    (tests/numba: recursion and try/except); the cause is not yet understood."""
     cost_file: str | None = None
     """A file overriding external-call cost estimates (``name cost`` per line)."""
     register: bool = True
@@ -57,7 +61,8 @@ def _design_options(options: PassOptions) -> dict:
             table = load_cost_file(options.cost_file)
         except (OSError, ValueError) as exc:
             raise CIError(f"cannot use cost file: {exc}") from None
-    return {"options": CIOptions(bound=bound, cost_table=table, register=options.register)}
+    return {"options": CIOptions(bound=bound, cost_table=table, register=options.register,
+                                 single_probe=options.single_probe)}
 
 
 def instrument_text(text: str, options: PassOptions = PassOptions(), filename: str = "<input>") -> PassResult:

@@ -66,9 +66,11 @@ class CIOptions:
     """Joining paths share one increment if their pending costs differ by at most
     max(deviation_abs, deviation_rel * larger)."""
     deviation_rel: float = 0.3
-    fold_share: float = 1.0
+    fold_share: float = 0.5
     """A loop with a proven trip-count bound is folded (no probe inside, charged bound x body
     along its parent's path) when that cost is at most ``fold_share * bound``."""
+    single_probe: bool = True
+    """Give a small acyclic function with similar path costs one probe at entry."""
     leaf_max: int = 50
     """Largest path cost of a function that gets no probe of its own."""
     tiny_max: int = 16
@@ -277,7 +279,7 @@ class CIDesign(Design):
 
         # A small acyclic function whose paths cost about the same gets one probe, at entry,
         # charging the middle of its path costs (instead of one per disagreeing join).
-        if not cut:
+        if not cut and opts.single_probe:
             single = self._single_probe_cost(blocks, rpo, preds, costs)
             if single is not None:
                 plan = {lbl: [] for lbl in rpo}

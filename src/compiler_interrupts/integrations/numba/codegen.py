@@ -127,7 +127,7 @@ class CILibrary(nb_codegen.JITCodeLibrary):
         res = instrument_text(
             text,
             PassOptions(design=cfg.design, bound=cfg.bound, opt_level=3,
-                        emit_runtime_interface=False),
+                        emit_runtime_interface=False, single_probe=False),
             filename=self.name,
         )
         stats = self.ci_stats
