@@ -7,6 +7,8 @@ import datetime as _dt
 import sys
 from pathlib import Path
 
+from ..apps.common import csv_list
+
 EPILOG = """\
 external programs:
   --program NAME='BUILD_CMD'::'RUN_CMD'   (repeatable)
@@ -30,17 +32,7 @@ passed through unless --signal-min-ns is given.
 """
 
 
-def _csv(kind):
-    def parse(text: str) -> list:
-        items = [x.strip() for x in text.split(",") if x.strip()]
-        if not items:
-            raise argparse.ArgumentTypeError("empty list")
-        try:
-            return [kind(x) for x in items]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"bad list {text!r}") from None
-
-    return parse
+_csv = csv_list  # comma-separated list arguments
 
 
 def _positive_ints(text: str) -> list[int]:

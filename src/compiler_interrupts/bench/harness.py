@@ -45,6 +45,7 @@ from typing import Any, Callable, Sequence
 
 from . import report
 from .suite import Workload, build_command, load_suite, parse_checksum, parse_runtime
+from ..apps.common import cpu_model as _cpu_model
 
 BASELINE = "none"
 DEFAULT_DESIGNS = ("none", "naive", "ci", "signal")
@@ -441,16 +442,6 @@ def _git_commit() -> str:
         return r.stdout.strip() or "?"
     except (OSError, subprocess.SubprocessError):
         return "?"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def tsc_hz() -> float | None:
