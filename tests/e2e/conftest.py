@@ -8,12 +8,11 @@ goes into the test's ``tmp_path``.  The environment of each command is scrubbed 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from compiler_interrupts.realworld import driver_dir
 from e2e_helpers import CLANG, CLANGXX, HERE, SKIP_REASON
 
 #: Environment variables that change what ci-cc or the runtime does.
@@ -30,24 +29,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(marker)
 
 
-def _driver_dir(tmp_root: Path) -> Path:
-    """A directory holding ``ci-cc`` and ``ci-c++``: the installed entry points when they are on
-    PATH, else small wrappers around ``python -m compiler_interrupts``."""
-    cc, cxx = shutil.which("ci-cc"), shutil.which("ci-c++")
-    if cc and cxx and Path(cc).parent == Path(cxx).parent:
-        return Path(cc).parent
-    d = tmp_root / "bin"
-    d.mkdir(parents=True, exist_ok=True)
-    for name, sub in (("ci-cc", "cc"), ("ci-c++", "c++")):
-        p = d / name
-        p.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m compiler_interrupts {sub} "$@"\n')
-        p.chmod(0o755)
-    return d
-
-
 @pytest.fixture(scope="session")
 def bindir(tmp_path_factory) -> Path:
-    return _driver_dir(tmp_path_factory.mktemp("ci-bin"))
+    return driver_dir(tmp_path_factory.mktemp("ci-bin"))
 
 
 @pytest.fixture(scope="session")
