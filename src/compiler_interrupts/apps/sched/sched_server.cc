@@ -1,7 +1,10 @@
 // sched_server.cc -- the sched application: a LevelDB service on one worker core with green
-// threads preempted by Compiler Interrupts (or timer signals), fed by an open-loop Poisson load
-// generator process on the other core over a shared-memory ring; and a CPU-bound batch job that
-// hosts the dataplane in its CI handler.
+// threads preempted by Compiler Interrupts (or timer signals), fed by open-loop Poisson
+// arrivals: either computed in the worker itself (--arrivals local, the default of experiment A:
+// the worker admits every request whose scheduled arrival time has passed, so only its core
+// spins) or sent by a load generator process on the other core over a shared-memory ring
+// (--arrivals ring; always for experiment B); and a CPU-bound batch job that hosts the
+// dataplane in its CI handler.
 //
 // Built with ci-c++ and linked with LevelDB built by ci-c++ with the same design (ci/naive for
 // the CI policies, none for the baselines).  One invocation runs one policy at one or more
@@ -10,6 +13,7 @@
 //   sched_server --db DIR --load                 create the database (NKEYS keys)
 //   sched_server --db DIR --calibrate            mean service time of GET / SCAN, capacity
 //   sched_server --db DIR --exp A --policy P [--quantum-us Q] --rates R1,R2,.. --ms D
+//       [--arrivals local|ring] [--warm-ms W] [--stall-us G] [--scan-allow-us S] [--dump F]
 //       P = fcfs | ci | signal.  Requests run on per-request green threads (a pool of
 //       contexts); fcfs runs each to completion; ci registers a CI handler (IR mode, about
 //       every quantum/4) that preempts the running request when it has used its quantum and
@@ -17,7 +21,8 @@
 //   sched_server --db DIR --exp B --variant V --rate R --ms D
 //       V = solo | ci | dedicated | dedicated-spin | coarse (see run.py).
 //   sched_server --selftest NAME                 correctness checks used by the tests.
-//   sched_server --noise MS                      stalls of both cores (TSC gaps > 10 us).
+//   sched_server --noise MS [--noise-cpus 1|2]   stalls of the worker's core (and of the load
+//                                                generator's: 2) spinning (TSC gaps > 10 us).
 //
 // Preemption by CI.  The handler (ci_tick) only decides: when the running request has used its
 // quantum and other work waits, it registers ci_preempt_after with ci_after_handler().  The
@@ -358,8 +363,8 @@ static void lg_run(void) {
 static int g_lg_cpu = 1, g_worker_cpu = 0;
 static pid_t g_lg_pid = -1;
 
-// Fork the load generator (call early: small address space).
-static void lg_fork(uint64_t cap) {
+// Room for schedules of up to `cap` requests (shared with the load generator, if any).
+static void sched_alloc(uint64_t cap) {
     g_sched_cap = cap;
     size_t bytes = cap * (8 + 8 + 1 + 4) + 4096;
     char *p = (char *)mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
@@ -369,6 +374,11 @@ static void lg_fork(uint64_t cap) {
     g_schedule.key = (uint32_t *)(p + cap * 8);
     g_schedule.sent = (uint64_t *)(p + cap * 12);
     g_schedule.type = (uint8_t *)(p + cap * 20);
+}
+
+// Fork the load generator (call early: small address space).
+static void lg_fork(uint64_t cap) {
+    sched_alloc(cap);
     fflush(stdout);
     fflush(stderr);
     pid_t ppid = getpid();
@@ -436,11 +446,36 @@ static void lg_finish(void) {
     while (!g_shm->lg_done.load(std::memory_order_acquire) && rdtsc() < give_up) usleep(100);
 }
 
+// Arrivals in this process (--arrivals local, experiment A): no load generator, no ring; the
+// worker walks its own precomputed schedule and admits every request whose scheduled arrival
+// time (TSC) has passed, wherever the ring mode would poll the ring (the scheduler loop, the CI
+// handler's and the signal handler's "work waiting?").  Only the worker's core spins.
+static int g_local;
+static uint64_t g_ln, g_lnext, g_ldue;  // requests in the schedule, next to admit, its due TSC
+static uint64_t g_lt0;                  // the schedule's origin
+
+static void local_start(const Schedule &s, uint64_t t0) {
+    g_ln = s.n;
+    g_lnext = 0;
+    g_lt0 = t0;
+    g_ldue = s.n ? t0 + s.off[0] : UINT64_MAX;
+}
+
 static inline bool ring_pending(void) {
+    if (g_local) return g_lnext < g_ln && rdtsc() >= g_ldue;
     return g_shm->tail.load(std::memory_order_acquire) != g_head;
 }
 
 static inline bool ring_pop(Slot *out) {
+    if (g_local) {
+        if (g_lnext >= g_ln || rdtsc() < g_ldue) return false;
+        uint64_t i = g_lnext++;
+        out->id = (uint32_t)i;
+        out->type = g_schedule.type[i];
+        out->key = g_schedule.key[i];
+        g_ldue = g_lnext < g_ln ? g_lt0 + g_schedule.off[g_lnext] : UINT64_MAX;
+        return true;
+    }
     if (g_shm->tail.load(std::memory_order_acquire) == g_head) return false;
     *out = g_shm->ring[g_head & (RING - 1)];
     g_head++;
@@ -451,14 +486,73 @@ static inline bool ring_pop(Slot *out) {
 // ------------------------------------------------------------------------------------------
 // per-load-point results
 
-static std::vector<uint64_t> g_done;  // completion TSC per request id
-static std::vector<uint64_t> g_res;   // result hash per request id
+static std::vector<uint64_t> g_done;   // completion TSC per request id
+static std::vector<uint64_t> g_res;    // result hash per request id
+static std::vector<uint64_t> g_admit;  // TSC when it got a green thread (left the ring/schedule)
+static std::vector<uint64_t> g_start;  // TSC of its first slice
 static uint64_t g_completed;
+
+// Stalls seen by the worker itself: gaps between consecutive observation points (every
+// iteration of the scheduler loop, every CI tick, every timer signal) that no request explains.
+// A gap that ends with the end of a slice may contain that slice's request code, which is not
+// observed in between without ticks (fcfs, or a SCAN under signal between two signals): it
+// counts as a stall only above the threshold plus an allowance for that request type (GET 0,
+// SCAN --scan-allow-us).  A stall's window lasts until the worker is next idle (nothing
+// runnable, nothing due): requests whose [arrival, completion] meets a window were delayed by
+// the stall or by the backlog it left.
+struct Stall {
+    uint64_t start, end, recovered;
+};
+static const size_t MAX_STALLS = 1 << 16;
+static std::vector<Stall> g_stalls;
+static uint64_t g_stalls_lost;       // more than MAX_STALLS (counted, not stored)
+static uint64_t g_stall_open;        // stalls not yet recovered: g_stalls[g_stall_open..]
+static uint64_t g_last_obs;          // TSC of the last observation point
+static uint64_t g_stall_thresh;      // TSC ticks
+static uint64_t g_scan_allow;        // TSC ticks
+static const double GAP_US[6] = {10, 20, 50, 100, 500, 1000};
+static uint64_t g_gap_ticks[6];
+static uint64_t g_gap_hist[6];  // unexplained gaps (minus the allowance) over GAP_US
+static uint64_t g_measure_from;  // TSC: gaps before it (the warm-up) are not counted
+
+// (called from the signal handler too: g_stalls never reallocates, see point_reset)
+static inline void observe_gap(uint64_t now, uint64_t allow) {
+    uint64_t gap = now - g_last_obs, start = g_last_obs;
+    g_last_obs = now;
+    if (__builtin_expect(gap <= allow + g_gap_ticks[0], 1)) return;
+    uint64_t x = gap - allow;
+    if (now >= g_measure_from)
+        for (int i = 0; i < 6; i++) g_gap_hist[i] += x > g_gap_ticks[i];
+    if (x > g_stall_thresh) {
+        if (g_stalls.size() < MAX_STALLS)
+            g_stalls.push_back(Stall{start, now, 0});
+        else
+            g_stalls_lost++;
+    }
+}
+static inline void observe(uint64_t now) { observe_gap(now, 0); }
+// the worker is idle: every open stall window closes
+static inline void observe_idle(uint64_t now) {
+    while (g_stall_open < g_stalls.size()) g_stalls[g_stall_open++].recovered = now;
+}
 
 static inline void complete(uint32_t id, uint64_t res) {
     g_res[id] = res;
     g_done[id] = rdtsc();
     g_completed++;
+}
+
+static void point_reset(uint64_t n) {
+    g_done.assign(n, 0);
+    g_res.assign(n, 0);
+    g_admit.assign(n, 0);
+    g_start.assign(n, 0);
+    g_completed = 0;
+    g_stalls.clear();
+    g_stalls.reserve(MAX_STALLS);  // never reallocated (push_back in a signal handler)
+    g_stalls_lost = g_stall_open = 0;
+    memset(g_gap_hist, 0, sizeof g_gap_hist);
+    for (int i = 0; i < 6; i++) g_gap_ticks[i] = (uint64_t)(GAP_US[i] * 1e-6 * g_tsc_hz);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -480,6 +574,7 @@ struct GThread {
 
 static const int NGT = 256;
 static const size_t STACK_SIZE = 256 << 10;
+static const size_t STACK_PREFAULT = 64 << 10;
 static GThread g_gt[NGT];
 static GThread *g_free[NGT];
 static int g_nfree;
@@ -507,6 +602,27 @@ static inline GThread *rq_pop(void) {
     return t;
 }
 static inline bool rq_empty(void) { return g_rq_head == g_rq_tail; }
+
+// Where a preempted request goes (--requeue).  tail: to the tail of the one run queue, after
+// the requests that arrived during its slice (Concord/Shinjuku's single queue; with several
+// long requests in the system they share the core round-robin, and a new request waits one
+// slice of each).  low: to a second FIFO that runs only when no new request waits (two-level
+// feedback: a new request waits at most the current slice); a request resumed from it is
+// preempted again only for new work.
+static int g_requeue_low;
+static GThread *g_lowq[NGT + 1];
+static unsigned g_lq_head, g_lq_tail;
+static inline void lq_push(GThread *t) {
+    g_lowq[g_lq_tail % (NGT + 1)] = t;
+    g_lq_tail++;
+}
+static inline GThread *next_runnable(void) {
+    GThread *t = rq_pop();
+    if (t || g_lq_head == g_lq_tail) return t;
+    t = g_lowq[g_lq_head % (NGT + 1)];
+    g_lq_head++;
+    return t;
+}
 
 static void ctx_init(GThread *t, void (*fn)(void *), void *arg) {
     uint64_t *top = (uint64_t *)(t->stack + t->stack_size);
@@ -550,6 +666,9 @@ static void gt_pool_init(void) {
             if (p == MAP_FAILED) die("mmap stack");
             mprotect(p, 4096, PROT_NONE);  // guard page
             t->stack = p + 4096;
+            // fault in the top of the stack now: first touches during a run cost several us
+            // each here (a VM), and a backlog puts all NGT contexts to use in the first ms
+            memset(t->stack + STACK_SIZE - STACK_PREFAULT, 0, STACK_PREFAULT);
         }
         done = true;
     }
@@ -562,6 +681,7 @@ static void gt_pool_init(void) {
         g_free[g_nfree++] = t;
     }
     g_rq_head = g_rq_tail = 0;
+    g_lq_head = g_lq_tail = 0;
 }
 
 // move arrivals from the ring to green threads (FIFO), as long as contexts are free
@@ -573,6 +693,7 @@ static inline void admit(void) {
         t->type = s.type;
         t->key = s.key;
         t->state = GT_RUNNABLE;
+        g_admit[s.id] = rdtsc();
         rq_push(t);
     }
 }
@@ -642,26 +763,37 @@ extern "C" int __wrap_pthread_mutex_unlock(pthread_mutex_t *m) {
 
 // The scheduler: runs on the OS thread's own stack until `n` requests completed or deadline.
 static void dispatch_loop(uint64_t n, uint64_t deadline) {
+    g_last_obs = rdtsc();
     while (g_completed < n) {
         admit();
-        GThread *t = rq_pop();
+        GThread *t = next_runnable();
         if (!t) {
-            if (rdtsc() > deadline) break;
+            uint64_t now = rdtsc();
+            observe(now);
+            if (!ring_pending()) observe_idle(now);
+            if (now > deadline) break;
             cpu_relax();
             continue;
         }
+        uint64_t now = rdtsc();
+        observe(now);
         g_cur = t;
-        t->slice_start = rdtsc();
+        t->slice_start = now;
+        if (!g_start[t->id]) g_start[t->id] = now;
         g_switches++;
         sched_switch(&g_sched_sp, t->sp);
         g_cur = nullptr;
+        observe_gap(rdtsc(), t->type == REQ_SCAN ? g_scan_allow : 0);
         if (t->state == GT_DONE) {
             t->state = GT_IDLE;
             g_free[g_nfree++] = t;
         } else {  // preempted: the arrivals of its slice go first
             g_preemptions++;
             admit();
-            rq_push(t);
+            if (g_requeue_low)
+                lq_push(t);
+            else
+                rq_push(t);
         }
     }
 }
@@ -686,6 +818,7 @@ static void (*g_preempt_fn)(void *) = ci_preempt_after;  // (the selftest wraps 
 
 __attribute__((noinline)) static void ci_tick(long) {
     g_ticks++;
+    if (g_cur) observe(rdtsc());
     GThread *t = g_cur;
     if (!t || !t->preemptible) return;
     if (!work_waiting()) return;
@@ -712,6 +845,7 @@ static bool g_timer_ok;
 static void on_timer_signal(int, siginfo_t *, void *ucv) {
     int saved = errno;
     g_signals++;
+    if (g_cur) observe(rdtsc());
     GThread *t = g_cur;
     ucontext_t *uc = (ucontext_t *)ucv;
     if (t && t->preemptible && work_waiting() &&
@@ -795,33 +929,144 @@ static void print_pct(const char *name, const Pct &p, bool comma = true) {
 }
 
 // latencies (us) per type from arrival (intended time) to completion; verifies every result.
-struct PointStats {
-    Pct get, scan, all, lag;
-    uint64_t completed, mismatches;
-    double span_s;
+// Also: the stalls the worker saw (see observe_gap) and the GETs outside their windows, and
+// where the slowest GETs (p99.9 and above) spent their time.
+struct Tail {
+    uint64_t n;
+    double thresh_us, admit_wait_us, runq_wait_us, run_span_us, in_stall_frac, scan_busy_frac;
 };
 
-static PointStats point_stats(const Schedule &s, uint64_t t0) {
+struct PointStats {
+    Pct get, scan, all, lag, get_clean;
+    uint64_t completed, mismatches, in_stall, get_in_stall;
+    double span_s;
+    Tail tail;
+    uint64_t stalls, stalls_200, stalls_500, stalls_1000;
+    double stall_max_us, stall_total_us;
+};
+
+// Only requests scheduled at or after `from` (TSC ticks after t0; experiment A's warm-up comes
+// before) are measured; every completed request's result is checked.
+static PointStats point_stats(const Schedule &s, uint64_t t0, bool lag_known, uint64_t from = 0) {
     PointStats ps{};
-    std::vector<double> g, sc, a, lag;
-    uint64_t last = t0, n = s.n;
+    std::vector<double> g, sc, a, lag, gc;
+    uint64_t n = s.n, tf = t0 + from, last = tf;
+    uint64_t i0 = (uint64_t)(std::lower_bound(s.off, s.off + n, from) - s.off);
+    // stall windows [start, recovered] (never recovered: open to the end), merged, in order
+    std::vector<std::pair<uint64_t, uint64_t>> win;
+    for (const Stall &st : g_stalls) {
+        uint64_t e = st.recovered ? st.recovered : UINT64_MAX;
+        if (!win.empty() && st.start <= win.back().second)
+            win.back().second = std::max(win.back().second, e);
+        else
+            win.push_back({st.start, e});
+        if (st.end < tf) continue;  // (in the warm-up: its window still counts)
+        double us = (double)(st.end - st.start) / g_tsc_hz * 1e6;
+        ps.stalls++;
+        ps.stalls_200 += us > 200;
+        ps.stalls_500 += us > 500;
+        ps.stalls_1000 += us > 1000;
+        ps.stall_max_us = std::max(ps.stall_max_us, us);
+        ps.stall_total_us += us;
+    }
+    auto in_window = [&](uint64_t a0, uint64_t a1) {
+        // first window ending at or after a0
+        auto it = std::lower_bound(win.begin(), win.end(), a0,
+                                   [](const std::pair<uint64_t, uint64_t> &w, uint64_t x) {
+                                       return w.second < x;
+                                   });
+        return it != win.end() && it->first <= a1;
+    };
+    for (uint64_t i = i0; i < n; i++) {
+        if (!g_done[i]) continue;
+        uint64_t arr = t0 + s.off[i];
+        double us = ((double)g_done[i] - (double)arr) / g_tsc_hz * 1e6;
+        bool stalled = in_window(arr, g_done[i]);
+        ps.in_stall += stalled;
+        if (s.type[i] == REQ_SCAN) {
+            sc.push_back(us);
+        } else {
+            g.push_back(us);
+            if (!stalled) gc.push_back(us);
+            ps.get_in_stall += stalled;
+        }
+        a.push_back(us);
+        if (lag_known) lag.push_back(((double)s.sent[i] - (double)arr) / g_tsc_hz * 1e6);
+        if (g_done[i] > last) last = g_done[i];
+    }
+    // every result checked after the run (outside the measured latencies)
     for (uint64_t i = 0; i < n; i++) {
         if (!g_done[i]) continue;
-        double us = ((double)g_done[i] - (double)(t0 + s.off[i])) / g_tsc_hz * 1e6;
-        (s.type[i] == REQ_SCAN ? sc : g).push_back(us);
-        a.push_back(us);
-        lag.push_back(((double)s.sent[i] - (double)(t0 + s.off[i])) / g_tsc_hz * 1e6);
-        if (g_done[i] > last) last = g_done[i];
         uint64_t want = s.type[i] == REQ_SCAN ? expect_scan(s.key[i]) : expect_get(s.key[i]);
         if (g_res[i] != want) ps.mismatches++;
     }
     ps.completed = a.size();
-    ps.span_s = (double)(last - t0) / g_tsc_hz;
+    ps.span_s = (double)(last - tf) / g_tsc_hz;
     ps.get = pct(g);
     ps.scan = pct(sc);
     ps.all = pct(a);
     ps.lag = pct(lag);
+    ps.get_clean = pct(gc);
+    // the slowest GETs: where did their time go?  (scan_busy: a SCAN was admitted and not yet
+    // done when the GET arrived)
+    if (ps.get.n) {
+        Tail &t = ps.tail;
+        t.thresh_us = ps.get.p999;
+        std::vector<std::pair<uint64_t, uint64_t>> scans;  // [admit or arrival, done] of SCANs
+        for (uint64_t i = 0; i < n; i++)
+            if (s.type[i] == REQ_SCAN && g_done[i]) scans.push_back({t0 + s.off[i], g_done[i]});
+        for (uint64_t i = i0; i < n; i++) {
+            if (!g_done[i] || s.type[i] == REQ_SCAN) continue;
+            uint64_t arr = t0 + s.off[i];
+            double us = ((double)g_done[i] - (double)arr) / g_tsc_hz * 1e6;
+            if (us < t.thresh_us) continue;
+            t.n++;
+            uint64_t adm = g_admit[i] ? g_admit[i] : arr, st = g_start[i] ? g_start[i] : adm;
+            t.admit_wait_us += ((double)adm - (double)arr) / g_tsc_hz * 1e6;
+            t.runq_wait_us += ((double)st - (double)adm) / g_tsc_hz * 1e6;
+            t.run_span_us += ((double)g_done[i] - (double)st) / g_tsc_hz * 1e6;
+            t.in_stall_frac += in_window(arr, g_done[i]);
+            bool busy = false;
+            for (auto &x : scans)
+                if (x.first <= arr && arr < x.second) {
+                    busy = true;
+                    break;
+                }
+            t.scan_busy_frac += busy;
+        }
+        if (t.n) {
+            t.admit_wait_us /= t.n;
+            t.runq_wait_us /= t.n;
+            t.run_span_us /= t.n;
+            t.in_stall_frac /= t.n;
+            t.scan_busy_frac /= t.n;
+        }
+    }
     return ps;
+}
+
+static void print_stalls(const PointStats &ps) {
+    printf("\"stalls\": {\"n\": %" PRIu64 ", \"over_200us\": %" PRIu64 ", \"over_500us\": %" PRIu64
+           ", \"over_1ms\": %" PRIu64 ", \"max_us\": %.1f, \"total_us\": %.1f, \"lost\": %" PRIu64
+           ", \"thresh_us\": %.1f, \"scan_allow_us\": %.1f, \"requests_in_windows\": %" PRIu64
+           ", \"gets_in_windows\": %" PRIu64 ", \"gaps\": {",
+           ps.stalls, ps.stalls_200, ps.stalls_500, ps.stalls_1000, ps.stall_max_us,
+           ps.stall_total_us, g_stalls_lost, (double)g_stall_thresh / g_tsc_hz * 1e6,
+           (double)g_scan_allow / g_tsc_hz * 1e6, ps.in_stall, ps.get_in_stall);
+    for (int i = 0; i < 6; i++)
+        printf("%s\"over_%gus\": %" PRIu64, i ? ", " : "", GAP_US[i], g_gap_hist[i]);
+    printf("}, \"first\": [");
+    for (size_t i = 0; i < g_stalls.size() && i < 20; i++)  // (offsets from the first, us)
+        printf("%s[%.1f, %.1f]", i ? ", " : "",
+               (double)(g_stalls[i].start - g_stalls[0].start) / g_tsc_hz * 1e6,
+               (double)(g_stalls[i].end - g_stalls[i].start) / g_tsc_hz * 1e6);
+    printf("]}, ");
+    const Tail &t = ps.tail;
+    printf("\"get_tail\": {\"n\": %" PRIu64 ", \"thresh_us\": %.3f, \"admit_wait_us\": %.3f, "
+           "\"runq_wait_us\": %.3f, \"run_span_us\": %.3f, \"in_stall_frac\": %.4f, "
+           "\"scan_busy_frac\": %.4f}, ",
+           t.n, t.thresh_us, t.admit_wait_us, t.runq_wait_us, t.run_span_us, t.in_stall_frac,
+           t.scan_busy_frac);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -844,6 +1089,13 @@ struct Opts {
     double coarse_us = 500;
     double cpi = 0;  // cycles per IR instruction (0: measure)
     double noise_ms = 0;
+    int noise_cpus = 2;
+    const char *arrivals = "local";  // experiment A: local (in the worker) | ring
+    double stall_us = 50;            // unexplained gap that counts as a stall
+    double scan_allow_us = 100;      // ... plus this when the gap ends with a SCAN's slice
+    const char *dump = nullptr;      // experiment A: per-request times and stalls (TSV) here
+    double warm_ms = 100;            // experiment A: unmeasured warm-up before each point
+    const char *requeue = "tail";    // experiment A: where a preempted request goes (tail|low)
 };
 static Opts O;
 
@@ -889,6 +1141,23 @@ static void print_common(const char *exp) {
 // ------------------------------------------------------------------------------------------
 // experiment A
 
+// --dump FILE: one line per request (times in us from the schedule's origin; 0: never) and one
+// per stall, appended per load point.
+static void dump_point(const Schedule &s, uint64_t t0, double rate) {
+    FILE *f = fopen(O.dump, "a");
+    if (!f) die("cannot write %s", O.dump);
+    auto us = [&](uint64_t t) { return t ? ((double)t - (double)t0) / g_tsc_hz * 1e6 : 0.0; };
+    fprintf(f, "# rate %.1f policy %s quantum_us %.3f arrivals %s\n# req id type arrival admit "
+            "start done\n", rate, O.policy, O.quantum_us, g_local ? "local" : "ring");
+    for (uint64_t i = 0; i < s.n; i++)
+        fprintf(f, "req\t%" PRIu64 "\t%d\t%.3f\t%.3f\t%.3f\t%.3f\n", i, s.type[i],
+                (double)s.off[i] / g_tsc_hz * 1e6, us(g_admit[i]), us(g_start[i]), us(g_done[i]));
+    for (const Stall &st : g_stalls)
+        fprintf(f, "stall\t%.3f\t%.3f\t%.3f\n", us(st.start), us(st.end), us(st.recovered));
+    fclose(f);
+}
+
+
 static int run_exp_a(void) {
     double cpi = O.cpi > 0 ? O.cpi : warm_up();
     if (O.cpi > 0) warm_up();
@@ -904,11 +1173,13 @@ static int run_exp_a(void) {
     }
     pin_cpu(g_worker_cpu);
     for (double rate : O.rates) {
-        Schedule s = make_schedule(rate, O.ms / 1e3, O.scan_frac, O.seed);
-        uint64_t n = s.n;
-        g_done.assign(n, 0);
-        g_res.assign(n, 0);
-        g_completed = 0;
+        // the measured window follows a warm-up at the same rate (O.warm_ms): a fresh process
+        // serves GETs ~2x slower for its first ~20 ms here, which is not what we measure
+        Schedule s = make_schedule(rate, (O.warm_ms + O.ms) / 1e3, O.scan_frac, O.seed);
+        uint64_t n = s.n, from = (uint64_t)(O.warm_ms / 1e3 * g_tsc_hz);
+        uint64_t i0 = (uint64_t)(std::lower_bound(s.off, s.off + n, from) - s.off);
+        if (i0 >= n) die("empty measured window");
+        point_reset(n);
         g_preemptions = g_deferred = g_after_fail = g_after_runs = g_ticks = g_signals = 0;
         g_sig_unsafe = 0;
         g_switches = 0;
@@ -916,7 +1187,14 @@ static int run_exp_a(void) {
         long calls0 = ci_handler_calls();
         if (ci) register_ci((int)ir_interval, 0, ci_tick);
         if (sig) timer_setup((uint64_t)(O.quantum_us * 1e3));
-        uint64_t t0 = lg_start(s, 0);
+        uint64_t t0;
+        if (g_local) {
+            t0 = rdtsc() + (uint64_t)(100e-6 * g_tsc_hz);
+            local_start(s, t0);
+        } else {
+            t0 = lg_start(s, 0);
+        }
+        g_measure_from = t0 + from;
         double cpu0 = proc_cpu_s(), w0 = mono_s();
         uint64_t deadline = t0 + s.off[n - 1] + (uint64_t)((1.0 + O.ms / 1e3) * g_tsc_hz);
         dispatch_loop(n, deadline);
@@ -924,28 +1202,37 @@ static int run_exp_a(void) {
         if (ci) deregister_ci();
         if (sig) timer_stop();
         long calls = ci_handler_calls() - calls0;
-        lg_finish();
+        if (!g_local) lg_finish();
         // drain: threads still running at the deadline are abandoned (reported incomplete)
-        PointStats ps = point_stats(s, t0);
-        double offered = n / ((double)s.off[n - 1] / g_tsc_hz);
+        PointStats ps = point_stats(s, t0, !g_local, from);
+        if (O.dump) dump_point(s, t0, rate);
+        double offered = (n - i0) / ((double)(s.off[n - 1] - from) / g_tsc_hz);
         print_common("A");
+        printf("\"arrivals\": \"%s\", ", g_local ? "local" : "ring");
         printf("\"policy\": \"%s\", \"quantum_us\": %.3f, \"rate\": %.1f, \"offered_rps\": %.1f, "
                "\"n\": %" PRIu64 ", \"completed\": %" PRIu64 ", \"span_s\": %.6f, "
                "\"throughput_rps\": %.1f, \"cpu_frac\": %.4f, ",
-               pol, fcfs ? 0.0 : O.quantum_us, rate, offered, n, ps.completed, ps.span_s,
+               pol, fcfs ? 0.0 : O.quantum_us, rate, offered, n - i0, ps.completed, ps.span_s,
                ps.completed / ps.span_s, cpu_frac);
+        // (the counters below include the warm-up's requests)
+        printf("\"warm_ms\": %.1f, \"warm_n\": %" PRIu64 ", \"completed_all\": %" PRIu64 ", ",
+               O.warm_ms, i0, g_completed);
         print_pct("get", ps.get);
         print_pct("scan", ps.scan);
         print_pct("all", ps.all);
-        print_pct("lg_lag", ps.lag);
+        if (!g_local) print_pct("lg_lag", ps.lag);
+        print_pct("get_clean", ps.get_clean);
+        print_stalls(ps);
         printf("\"preemptions\": %" PRIu64 ", \"deferred\": %" PRIu64 ", \"after_fail\": %" PRIu64
                ", \"handler_calls\": %ld, \"ir_interval\": %ld, \"cpi\": %.4f, \"signals\": %" PRIu64
                ", \"signals_unsafe\": %" PRIu64 ", \"switches\": %" PRIu64
                ", \"ring_full_spins\": %" PRIu64 ", \"mismatches\": %" PRIu64
                ", \"after_runs\": %" PRIu64 ", \"check\": \"%s\"}\n",
                g_preemptions, g_deferred, g_after_fail, ci ? calls : 0L, ir_interval, cpi,
-               g_signals, g_sig_unsafe, g_switches, g_shm->full_spins, ps.mismatches, g_after_runs,
-               ps.mismatches == 0 && ps.completed == n ? "ok" : "FAILED");
+               g_signals, g_sig_unsafe, g_switches, g_local ? 0 : g_shm->full_spins,
+               ps.mismatches, g_after_runs,
+               ps.mismatches == 0 && g_completed == n && ps.completed == n - i0 ? "ok"
+                                                                                : "FAILED");
         fflush(stdout);
     }
     return 0;
@@ -1070,9 +1357,7 @@ static int run_exp_b(void) {
     double rate = O.rates.empty() ? 20000 : O.rates[0];
     Schedule s = make_schedule(solo ? 1.0 : rate, O.ms / 1e3, 0.0, O.seed);
     uint64_t n = solo ? 0 : s.n;
-    g_done.assign(s.n, 0);
-    g_res.assign(s.n, 0);
-    g_completed = 0;
+    point_reset(s.n);
     g_ticks = 0;
     g_hashes = 0;
     g_stop = 0;
@@ -1126,7 +1411,7 @@ static int run_exp_b(void) {
     uint64_t mism = 0;
     if (!solo) {
         // only the requests that arrived while the miner ran count
-        PointStats ps = point_stats(s, t0);
+        PointStats ps = point_stats(s, t0, true);
         mism = ps.mismatches;
         print_pct("get", ps.get);
         print_pct("lg_lag", ps.lag);
@@ -1252,7 +1537,7 @@ static int selftest_preempt(bool use_signal) {
     for (int i = 0; i < K; i++) want[i] = kernel(1000 + i, 200000 + 1000 * i);
     gt_pool_init();
     g_quantum = (uint64_t)(2e-6 * g_tsc_hz);  // 2 us
-    g_completed = 0;
+    point_reset(K);
     g_preemptions = g_after_fail = g_after_runs = g_deferred = g_ticks = g_signals = 0;
     g_kern_errno_bad = 0;
     // a ring with nothing in it; work_waiting() sees the run queue
@@ -1330,7 +1615,8 @@ static void spin_gaps(Gaps *g, double secs) {
     }
 }
 
-static int run_noise(double ms) {
+static int run_noise(double ms, int ncpus) {
+    if (ncpus != 1 && ncpus != 2) die("--noise-cpus 1|2");
     Gaps g[2] = {};
     g[0].cpu = g_worker_cpu;
     g[1].cpu = g_lg_cpu;
@@ -1340,18 +1626,19 @@ static int run_noise(double ms) {
         double secs;
     } a{&g[1], secs};
     pthread_t th;
-    pthread_create(
-        &th, nullptr,
-        [](void *p) -> void * {
-            Arg *x = (Arg *)p;
-            spin_gaps(x->g, x->secs);
-            return nullptr;
-        },
-        &a);
+    if (ncpus == 2)
+        pthread_create(
+            &th, nullptr,
+            [](void *p) -> void * {
+                Arg *x = (Arg *)p;
+                spin_gaps(x->g, x->secs);
+                return nullptr;
+            },
+            &a);
     spin_gaps(&g[0], secs);
-    pthread_join(th, nullptr);
-    printf("{\"noise\": true, \"seconds\": %.3f, \"cpus\": [", secs);
-    for (int i = 0; i < 2; i++)
+    if (ncpus == 2) pthread_join(th, nullptr);
+    printf("{\"noise\": true, \"seconds\": %.3f, \"spinning\": %d, \"cpus\": [", secs, ncpus);
+    for (int i = 0; i < ncpus; i++)
         printf("%s{\"cpu\": %d, \"gaps_over_10us\": %" PRIu64 ", \"gaps_over_100us\": %" PRIu64
                ", \"gaps_over_500us\": %" PRIu64 ", \"gaps_over_1ms\": %" PRIu64
                ", \"max_gap_us\": %.1f, \"lost_frac\": %.5f}",
@@ -1391,9 +1678,20 @@ int main(int argc, char **argv) {
         else if (a == "--lg-cpu") g_lg_cpu = atoi(val());
         else if (a == "--selftest") O.selftest = val();
         else if (a == "--noise") O.noise_ms = atof(val());
+        else if (a == "--noise-cpus") O.noise_cpus = atoi(val());
+        else if (a == "--arrivals") O.arrivals = val();
+        else if (a == "--stall-us") O.stall_us = atof(val());
+        else if (a == "--scan-allow-us") O.scan_allow_us = atof(val());
+        else if (a == "--dump") O.dump = val();
+        else if (a == "--warm-ms") O.warm_ms = atof(val());
+        else if (a == "--requeue") O.requeue = val();
         else die("unknown option %s", a.c_str());
     }
     calibrate_tsc();
+    if (strcmp(O.requeue, "tail") && strcmp(O.requeue, "low")) die("--requeue tail|low");
+    g_requeue_low = !strcmp(O.requeue, "low");
+    g_stall_thresh = (uint64_t)(O.stall_us * 1e-6 * g_tsc_hz);
+    g_scan_allow = (uint64_t)(O.scan_allow_us * 1e-6 * g_tsc_hz);
     unsigned ea, eb, ec, ed;
     if (!__get_cpuid(1, &ea, &eb, &ec, &ed) || !(ec & (1u << 27))) die("no OSXSAVE");
     for (unsigned comp = 2; comp <= 7; comp++) {  // the components sched_preempt_tramp saves
@@ -1409,7 +1707,7 @@ int main(int argc, char **argv) {
         if (!strcmp(O.selftest, "preempt-signal")) return selftest_preempt(true);
         die("unknown selftest %s", O.selftest);
     }
-    if (O.noise_ms > 0) return run_noise(O.noise_ms);
+    if (O.noise_ms > 0) return run_noise(O.noise_ms, O.noise_cpus);
     if (!O.db) die("--db DIR needed");
     if (O.load) {
         db_load(O.db);
@@ -1437,20 +1735,52 @@ int main(int argc, char **argv) {
         tg = (double)(c1 - c0) / g_tsc_hz / ng * 1e6;
         ts = (double)(c2 - c1) / g_tsc_hz / ns * 1e6;
         double mean = (1 - O.scan_frac) * tg + O.scan_frac * ts;
+        // the largest throughput of the fcfs dispatcher itself: a backlog of the request mix
+        // (all due at once), served on green threads as in experiment A (admission, switches,
+        // a SCAN after GETs with colder caches: ~15% more per request than back to back)
+        double sat = 0;
+        uint64_t sat_bad = 0;
+        {
+            const uint64_t sn = 60000;
+            sched_alloc(sn + 1000);
+            g_local = 1;
+            gt_pool_init();
+            for (int rep = 0; rep < 2; rep++) {  // the first one warms up
+                Schedule s = make_schedule(1e12, sn / 1e12, O.scan_frac, 1000 + rep);
+                point_reset(s.n);
+                g_quantum = UINT64_MAX;
+                uint64_t a0 = rdtsc();
+                local_start(s, a0);
+                dispatch_loop(s.n, a0 + (uint64_t)(30 * g_tsc_hz));
+                uint64_t a1 = rdtsc();
+                sat = g_completed / ((double)(a1 - a0) / g_tsc_hz);
+                PointStats ps = point_stats(s, a0, false);
+                sat_bad = ps.mismatches + (s.n - g_completed);
+            }
+            g_local = 0;
+        }
         printf("{\"calibrate\": true, \"tsc_hz\": %.0f, \"get_us\": %.4f, \"scan_us\": %.3f, "
-               "\"mean_us\": %.4f, \"capacity_rps\": %.1f, \"cpi\": %.4f, \"sink\": %" PRIu64
-               "}\n",
-               g_tsc_hz, tg, ts, mean, 1e6 / mean, cpi, sink & 1);
+               "\"mean_us\": %.4f, \"capacity_rps\": %.1f, \"saturation_rps\": %.1f, "
+               "\"saturation_bad\": %" PRIu64 ", \"cpi\": %.4f, \"sink\": %" PRIu64 "}\n",
+               g_tsc_hz, tg, ts, mean, 1e6 / mean, sat, sat_bad, cpi, sink & 1);
         return 0;
     }
     if (!O.exp) die("--exp A|B, --load, --calibrate or --selftest needed");
     int rc;
     delete g_db;  // reopened after the fork: keep the forked address space small
     g_db = nullptr;
+    if (strcmp(O.arrivals, "local") && strcmp(O.arrivals, "ring"))
+        die("--arrivals local|ring, not %s", O.arrivals);
+    // experiment B always uses the ring (its dedicated thread is woken by the load generator)
+    g_local = !strcmp(O.exp, "A") && !strcmp(O.arrivals, "local");
     {
         double maxrate = 1;
         for (double r : O.rates) maxrate = std::max(maxrate, r);
-        lg_fork((uint64_t)(maxrate * O.ms / 1e3 * 1.05) + 1000);
+        uint64_t cap = (uint64_t)(maxrate * (O.ms + O.warm_ms) / 1e3 * 1.05) + 1000;
+        if (g_local)
+            sched_alloc(cap);  // no load generator: the other core stays idle
+        else
+            lg_fork(cap);
     }
     db_open(O.db, false);
     if (!strcmp(O.exp, "A")) {
