@@ -69,6 +69,10 @@ class CIOptions:
     fold_share: float = 0.5
     """A loop with a proven trip-count bound is folded (no probe inside, charged bound x body
     along its parent's path) when that cost is at most ``fold_share * bound``."""
+    dynamic_joins: bool = True
+    """Where paths whose pending costs disagree rejoin in a block that has a probe anyway, let
+    that probe charge each path's own cost (a PHI of the costs) instead of probing the heavier
+    paths before the join."""
     single_probe: bool = True
     """Give a small acyclic function with similar path costs one probe at entry."""
     leaf_max: int = 50
@@ -358,14 +362,33 @@ class CIDesign(Design):
                 loop = loop.parent
             return total
 
-        # Fixpoint: place probes, then charge heavier arms before joins that disagree.
-        plan: dict[str, list[tuple[int, int]]] = {}
+        # Joins that may charge their incoming paths exactly, with a PHI of the paths' pending
+        # costs as the cost of the join's first probe (instead of probing the heavier arms
+        # before the join). Only blocks whose edges the strip-miner leaves alone, and whose
+        # predecessors all reach it on forward edges.
+        strip_touch: set[str] = set()
+        for loop, info, _, _ in strips:
+            strip_touch |= loop.blocks
+            strip_touch.update((info.exit, info.preheader))
+        dyn_ok = {
+            lbl for lbl in rpo
+            if opts.dynamic_joins and lbl not in headers and lbl not in in_folded
+            and lbl not in strip_touch and len(fwd_preds[lbl]) >= 2
+            and all(p in fwd_preds[lbl] or p not in reach for p in preds.get(lbl, []))
+        }
+
+        # Fixpoint: place probes, then charge heavier arms before joins that disagree (or let
+        # the join's own probe charge them exactly).
+        plan: dict[str, list[tuple[int, int | str]]] = {}
+        dyn_joins: set[str] = set()
+        pin_of: dict[str, int] = {}
         for _ in range(len(rpo) + 1):
             pout_avg: dict[str, int] = {}
             pout_max: dict[str, int] = {}
             seen_out: dict[str, bool] = {}
             carry: dict[str, int] = {}
             plan = {}
+            dyn_joins = set()
 
             def incoming(lbl: str) -> list[int]:
                 return [pout_avg[p] + exited_carry(p, lbl, carry) for p in fwd_preds[lbl]]
@@ -398,6 +421,7 @@ class CIDesign(Design):
                     seen_in, scale.get(lbl, (1, 1)), extra_end.get(lbl, 0),
                 )
                 plan[lbl] = placed
+                pin_of[lbl] = pin_avg
                 pout_avg[lbl] = a
                 pout_max[lbl] = m
                 seen_out[lbl] = seen
@@ -418,6 +442,9 @@ class CIDesign(Design):
                 vals = incoming(lbl)
                 lo, hi = min(vals), max(vals)
                 if hi - lo <= max(opts.deviation_abs, opts.deviation_rel * hi):
+                    continue
+                if lbl in dyn_ok and plan[lbl]:
+                    dyn_joins.add(lbl)
                     continue
                 limit = lo + max(opts.deviation_abs, opts.deviation_rel * lo)
                 for p, v in zip(fp, vals):
@@ -457,6 +484,24 @@ class CIDesign(Design):
             # this function's whole cost at the call, as for a leaf.
             self.probe_free_cost[fn.name] = max(pout_max.values(), default=0)
             stats.bump("probe_free_functions")
+        dyn_cost: dict[str, tuple[int, str]] = {}
+        for n, lbl in enumerate(sorted(dyn_joins, key=rpo.index)):
+            # The join's first probe charges pin_avg plus the block's own prefix; charge each
+            # incoming path's own pending cost instead, one PHI entry per CFG edge.
+            idx, charged = plan[lbl][0]
+            delta = charged - pin_of[lbl]
+            name = f"%ci.pc{n}"
+            entries = []
+            for p in preds.get(lbl, []):
+                v = max(pout_avg[p] + exited_carry(p, lbl, carry) + delta, 0) if p in reach else 0
+                ref = "%" + p
+                entries += [f"[ {v}, {ref} ]"] * blocks[p].successors.count(lbl)
+            blocks[lbl].instrs.insert(0, Instr(f"  {name} = phi i64 " + ", ".join(entries)))
+            plan[lbl][0] = (idx + 1, name)
+            for i in range(1, len(plan[lbl])):
+                plan[lbl][i] = (plan[lbl][i][0] + 1, plan[lbl][i][1])
+            flush_at[lbl] = [i + 1 for i in flush_at[lbl]]
+            stats.bump("dynamic_joins")
         self._emit(fn, blocks, rpo, plan, flush_at, register, succs, stats)
         for n, (loop, info, k, body) in enumerate(strips):
             _strip_mine(module, fn, blocks, loop, info, k, body, n, register)
@@ -645,7 +690,7 @@ class CIDesign(Design):
         fn: Function,
         blocks: dict[str, Block],
         rpo: list[str],
-        plan: dict[str, list[tuple[int, int]]],
+        plan: dict[str, list[tuple[int, int | str]]],
         flush_at: dict[str, list[int]],
         register: bool,
         succs: dict[str, list[str]],

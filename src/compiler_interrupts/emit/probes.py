@@ -26,12 +26,12 @@ RELOAD_FN = "@__ci_reload"
 LOCAL = "%ci.local"
 
 
-def probe_call(cost: int) -> Instr:
-    """A probe charging ``cost`` IR instructions."""
+def probe_call(cost: int | str) -> Instr:
+    """A probe charging ``cost`` IR instructions (a constant, or an ``i64`` value's name)."""
     return Instr(f"  call void {PROBE_FN}(i64 {cost})")
 
 
-def probe_local_call(cost: int) -> Instr:
+def probe_local_call(cost: int | str) -> Instr:
     """A probe on the function's local budget copy."""
     return Instr(f"  call void {PROBE_LOCAL_FN}(ptr {LOCAL}, i64 {cost})")
 
