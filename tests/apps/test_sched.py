@@ -67,19 +67,28 @@ def test_selftests(exes, name):
         assert r["min_preemptions_per_thread"] > 1
 
 
+@pytest.mark.parametrize("arrivals", ["local", "ring"])
 @pytest.mark.parametrize("policy", ["fcfs", "ci-2us", "ci-5us", "signal-50us"])
-def test_policy_results_correct(exes, db, policy):
+def test_policy_results_correct(exes, db, policy, arrivals):
     kind, q = run.parse_policy(policy)
     exe = exes["ci"] if kind == "ci" else exes["none"]
     # many SCANs (5%) at a low rate: SCANs are preempted by the GETs arriving meanwhile
     cmd = [exe, "--db", db, "--exp", "A", "--policy", kind, "--rates", "15000,40000",
-           "--ms", "150", "--scan-frac", "0.05"]
+           "--ms", "150", "--scan-frac", "0.05", "--arrivals", arrivals, "--warm-ms", "30"]
     if kind != "fcfs":
         cmd += ["--quantum-us", str(q)]
     for r in _one(cmd):
         assert r["check"] == "ok", r
+        assert r["arrivals"] == arrivals
         assert r["mismatches"] == 0
-        assert r["completed"] == r["n"]
+        assert r["completed"] == r["n"] and r["completed_all"] == r["n"] + r["warm_n"]
+        assert r["warm_n"] > 0  # the warm-up is served (and checked) but not measured
+        # the worker's own stall report and the stall-free view (a subset of the GETs)
+        st = r["stalls"]
+        assert st["n"] >= st["over_200us"] >= st["over_500us"] >= st["over_1ms"] >= 0
+        assert r["get_clean"]["n"] + st["gets_in_windows"] == r["get"]["n"]
+        assert r["get_tail"]["n"] > 0
+        assert ("lg_lag" in r) == (arrivals == "ring")
         assert r["scan"]["n"] > 0 and r["get"]["n"] > 0
         if kind == "ci":
             assert r["preemptions"] > 0  # preempted SCANs finished with the right hashes
@@ -88,6 +97,27 @@ def test_policy_results_correct(exes, db, policy):
             assert r["handler_calls"] > 0
         if kind == "fcfs":
             assert r["preemptions"] == 0
+
+
+def test_requeue_low_correct(exes, db):
+    # preempted requests in a second queue: still every result right, SCANs complete
+    r = _one([exes["ci"], "--db", db, "--exp", "A", "--policy", "ci", "--quantum-us", "2",
+              "--rates", "30000", "--ms", "150", "--scan-frac", "0.05", "--requeue", "low"])[0]
+    assert r["check"] == "ok", r
+    assert r["preemptions"] > 0 and r["scan"]["n"] > 0
+
+
+def test_calibrate_saturation(exes, db):
+    # the fcfs dispatcher's saturation throughput (the capacity loads refer to), checked results
+    c = _one([exes["none"], "--db", db, "--calibrate"])[0]
+    assert c["saturation_bad"] == 0
+    assert 0 < c["saturation_rps"] < 2 * c["capacity_rps"]
+    assert run.capacity(c) == c["saturation_rps"]
+
+
+def test_noise_one_core(exes):
+    n = _one([exes["none"], "--noise", "100", "--noise-cpus", "1"])[0]
+    assert n["spinning"] == 1 and len(n["cpus"]) == 1
 
 
 def test_probes_only_in_ci_build(exes, db):
@@ -119,14 +149,25 @@ def test_summary_logic():
         "scan": {"p50_us": 100.0, "p99_us": 200.0}}
     raw = [mk("fcfs", 0.7, 500.0, 100.0, 100.0), mk("ci-5us", 0.7, 20.0, 99.0, 100.0),
            mk("signal-50us", 0.7, 300.0, 60.0, 100.0), mk("signal-100us", 0.7, 100.0, 99.0, 100.0)]
-    s = run.summarize(raw, {"command": "x"})
+    # an attempt that was not kept (re-measured) is in runs.jsonl but not in the tables
+    raw.append(dict(mk("fcfs", 0.7, 9e6, 100.0, 100.0), kept=False))
+    # the stall-free view sits next to the raw numbers
+    raw[0]["get_clean"] = {"n": 5, "p99_us": 100.0, "p999_us": 200.0}
+    raw[1]["get_clean"] = {"n": 5, "p99_us": 10.0, "p999_us": 10.0}
+    raw[2]["get_clean"] = {"n": 0, "p99_us": 0.0, "p999_us": 0.0}  # every GET in a window
+    s = run.summarize(raw, {"command": "x", "arrivals": "local"})
     assert s["variants"]["ci-5us"]["p999_us"] == 20.0
+    assert s["variants"]["fcfs"]["p999_us"] == 500.0
+    assert s["quality"]["attempts_not_kept"] == 1
+    assert s["by_load"]["signal-50us"]["0.70"]["clean_p999_us"] is None
+    assert s["targets"]["a_p999_cut_stall_free_view"] == 20.0
     t = s["targets"]
     assert t["a_p999_cut"] == 25.0 and t["a_p999_cut_met"] and t["a_throughput_met"]
     assert not t["a_vs_signal"]["signal-50us"]["sustained"]
     assert t["a_vs_signal"]["signal-100us"]["ci5_better"]
     assert t["a_beats_sustainable_signal"]
-    assert "# sched" in run.markdown(s)
+    md = run.markdown(s)
+    assert "# sched" in md and "stall-free view" in md and "`local`" in md
 
 
 def test_quick_run_outputs(exes, tmp_path):
@@ -142,6 +183,7 @@ def test_quick_run_outputs(exes, tmp_path):
     assert set(s["variants"]) == set(run.policies())
     for name, v in s["variants"].items():
         assert v is not None, name
+        assert v["arrivals"] == "local", name  # the default of experiment A
         for k in ("throughput_rps", "p50_us", "p99_us", "p999_us"):
             assert isinstance(v[k], (int, float)), (name, k)
         assert v["check"] == "ok", name
@@ -155,6 +197,12 @@ def test_quick_run_outputs(exes, tmp_path):
     for k in ("noise_start", "noise_end"):  # the machine's stalls on both cores
         n = s["meta"][k]
         assert len(n["cpus"]) == 2 and all(c["lost_frac"] >= 0 for c in n["cpus"]), n
+    for k in ("noise1_start", "noise1_end"):  # ... and on the worker's core alone
+        assert len(s["meta"][k]["cpus"]) == 1
+    runs = [json.loads(x) for x in (out / "runs.jsonl").read_text().splitlines() if x]
+    a = [r for r in runs if r.get("exp") == "A"]
+    assert a and all(r["arrivals"] == "local" and "stalls" in r for r in a)
+    assert all(r.get("arrivals", "ring") == "ring" for r in runs if r.get("exp") == "B")
     assert (out / "summary.md").read_text().startswith("# sched")
     assert (out / "runs.jsonl").exists()
     if not have_matplotlib():

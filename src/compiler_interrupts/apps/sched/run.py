@@ -339,9 +339,11 @@ def markdown(s: Mapping[str, Any]) -> str:
         L.append("**Arrivals: `ring`** (load-generator process on the other core).  ")
     L.append("A ring-mode run is *disturbed* when another process took one of our two cores "
              "while it measured (load generator behind its schedule by > 25 us at p99.9, or "
-             "the worker process below 95% of its core); disturbed points are re-measured up "
-             f"to {m.get('tries')} times (every attempt is in runs.jsonl, the tables use the "
-             "least disturbed).  ")
+             "the worker process below 95% of its core); "
+             + (f"disturbed points are measured up to {m.get('tries')} times (every attempt is "
+                "in runs.jsonl, the tables use the least disturbed).  " if (m.get('tries') or 1)
+                > 1 else "with `--tries 1` (the default with local arrivals, for experiment B "
+                "too) nothing is re-measured.  "))
     L.append(f"Loads {m.get('loads')} of that capacity, {m.get('ms')} ms per point, "
              f"{m.get('runs')} run(s) per point (medians), design `{m.get('design')}`, "
              f"preempted requests requeued at the `{m.get('requeue', 'tail')}`.")
