@@ -26,7 +26,9 @@ def cmd_instrument(ns: argparse.Namespace) -> int:
     from .toolchain.llvm import CodegenOptions, compile_ir
 
     text = _read_ir(ns.input)
-    result = instrument_text(text, PassOptions(ns.design, ns.skip), filename=ns.input)
+    opts = PassOptions(ns.design, ns.skip) if ns.bound is None else \
+        PassOptions(ns.design, ns.skip, bound=ns.bound)
+    result = instrument_text(text, opts, filename=ns.input)
     for s in result.stats.skipped:
         print(f"warning: {s.function} left uninstrumented: {s.reason}", file=sys.stderr)
     out = result.text
@@ -96,6 +98,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="also run the post-pass (inline probes, clean up) as the driver does")
     s.add_argument("-O", type=int, default=2, help="post-pass optimisation level (with --post)")
     s.add_argument("--stats", action="store_true", help="print pass statistics to stderr")
+    s.add_argument("--bound", type=int, default=None,
+                   help="the bound C of the ci design (default: the design's)")
     s.set_defaults(func=cmd_instrument)
 
     s = sub.add_parser("check", help="prove every cycle passes a probe and bound probe-free paths")

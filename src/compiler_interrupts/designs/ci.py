@@ -297,15 +297,17 @@ class CIDesign(Design):
 
         # Small counted loops (unroller remainders, short constant loops) are folded: no probe
         # inside; their blocks are charged trip-count times along the acyclic path.
-        folded = self._foldable_loops(fn, blocks, entry, succs, costs, cut)
+        folded = self._foldable_loops(fn, blocks, entry, succs, costs, cut, forced)
         folded_edges: set[tuple[str, str]] = set()
         in_folded: set[str] = set()
+        fold_cost: list[tuple[object, int]] = []
         for loop, trips in folded:
             in_folded |= loop.blocks
             cut.discard((loop.latches[0], loop.header))
             folded_edges.add((loop.latches[0], loop.header))
             for lbl in loop.blocks:
                 costs[lbl] = [c * trips for c in costs[lbl]]
+            fold_cost.append((loop, sum(sum(costs[lbl]) for lbl in loop.blocks if lbl in costs)))
             stats.bump("folded_loops")
         # Counted loops with a runtime bound are strip-mined: the latch compares against a
         # strip limit at most K iterations ahead, and a probe charging the next strip runs only
@@ -435,6 +437,15 @@ class CIDesign(Design):
                         if p not in must_end and p not in in_folded:
                             must_end.add(p)
                             changed = True
+            # Likewise for a folded loop: a probe that the bound forced inside its body would
+            # run at every iteration (charging the trip-count-scaled cost each time).
+            for loop, whole in fold_cost:
+                entry_preds = [p for p in fwd_preds[loop.header] if p not in loop.blocks]
+                if entry_preds and max(pout_max[p] for p in entry_preds) + whole > self.opts.bound:
+                    for p in entry_preds:
+                        if p not in must_end and p not in in_folded:
+                            must_end.add(p)
+                            changed = True
             for lbl in rpo:
                 fp = fwd_preds[lbl]
                 if len(fp) < 2 or lbl in headers:
@@ -540,7 +551,7 @@ class CIDesign(Design):
             return None
         return max(1, round((cheapest + dearest) / 2))
 
-    def _foldable_loops(self, fn, blocks, entry, succs, costs, cut):
+    def _foldable_loops(self, fn, blocks, entry, succs, costs, cut, forced):
         """Innermost loops with a small trip-count bound whose whole cost fits well in C."""
         if not cut:
             return []
@@ -555,6 +566,8 @@ class CIDesign(Design):
                 continue
             if any(b in loop.blocks for (_, b) in cut if b != loop.header):
                 continue
+            if any(forced[lbl] for lbl in loop.blocks if lbl in forced):
+                continue  # a probe before a call that may recurse would run every iteration
             trips = max_trip_count(fn, loop, blocks)
             if trips is None or trips <= 0:
                 continue
