@@ -17,7 +17,9 @@ showed that the probe itself must cost next to nothing. This design combines bot
    call-graph SCC and indirect calls, so recursion cannot escape probing), and wherever the
    probe-free cost would exceed the bound ``C``. Where paths rejoin, the pending costs of the
    incoming paths share one averaged increment if they differ by less than the allowed
-   deviation; otherwise the heavier predecessors are charged before the join.
+   deviation; otherwise, if the join block has a probe anyway, that probe charges a PHI of the
+   incoming paths' costs (exact, one probe per path), else the heavier predecessors are charged
+   before the join.
 3. **Probe-free leaves.** A small internal function that is not address-taken, has no loops and
    calls nothing that may run probes gets no probe of its own; its callers charge its maximum
    path cost at the call (bottom-up over the call graph).
