@@ -561,6 +561,7 @@ class CIDesign(Design):
         if forest.irreducible:
             return []
         out = []
+        defs = None
         for loop in forest.loops:
             if loop.children or len(loop.latches) != 1:
                 continue
@@ -570,7 +571,9 @@ class CIDesign(Design):
                 continue
             if any(forced[lbl] for lbl in loop.blocks if lbl in forced):
                 continue  # a probe before a call that may recurse would run every iteration
-            trips = max_trip_count(fn, loop, blocks)
+            if defs is None:
+                defs = {ins.name: ins for b in fn.blocks for ins in b.instrs if ins.name is not None}
+            trips = max_trip_count(fn, loop, blocks, defs)
             if trips is None or trips <= 0:
                 continue
             body = sum(sum(costs[lbl]) for lbl in loop.blocks if lbl in costs)
