@@ -393,6 +393,7 @@ class CIDesign(Design):
             carry: dict[str, int] = {}
             plan = {}
             dyn_joins = set()
+            seen_in_of: dict[str, bool] = {}
 
             def incoming(lbl: str) -> list[int]:
                 return [pout_avg[p] + exited_carry(p, lbl, carry) for p in fwd_preds[lbl]]
@@ -420,6 +421,7 @@ class CIDesign(Design):
                     pin_avg = round(sum(vals) / len(vals))
                     pin_max = max(pout_max[p] for p in fp)
                 seen_in = bool(fp) and all(seen_out[p] for p in fp)
+                seen_in_of[lbl] = seen_in
                 placed, a, m, seen = self._place_in_block(
                     blocks[lbl], costs[lbl], forced[lbl], pin_avg, pin_max, lbl in must_end,
                     seen_in, scale.get(lbl, (1, 1)), extra_end.get(lbl, 0),
@@ -437,6 +439,21 @@ class CIDesign(Design):
                 if entry_preds and max(pout_max[p] for p in entry_preds) > self.opts.bound // 4:
                     for p in entry_preds:
                         if p not in must_end and p not in in_folded:
+                            must_end.add(p)
+                            changed = True
+            # A call that may recurse inside a loop needs a probe before it in each activation;
+            # if nothing on the way into the loop has probed yet, that probe would run at every
+            # iteration (e.g. before an indirect call in a dispatch loop): probe the loop's
+            # entry edges instead (later iterations pass its latch probe first).
+            for h, loop in carry_loops.items():
+                if seen_in_of.get(h, True):
+                    continue
+                if not any(forced[lbl] for lbl in loop.blocks if lbl in forced):
+                    continue
+                entry_preds = [p for p in fwd_preds[h] if p not in loop.blocks]
+                if entry_preds and not any(p in in_folded for p in entry_preds):
+                    for p in entry_preds:
+                        if p not in must_end:
                             must_end.add(p)
                             changed = True
             # Likewise for a folded loop: a probe that the bound forced inside its body would

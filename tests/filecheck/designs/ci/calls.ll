@@ -97,3 +97,38 @@ loop:
 out:
   ret i32 %s
 }
+
+; An indirect call (it may recurse) in a loop that nothing has probed before: the probe that
+; must precede the call in each activation goes on the loop's entry edge, not before the call
+; at every iteration (later iterations pass the latch probe first).
+; CHECK-LABEL: define i32 @dispatch(
+; CHECK: entry:
+; CHECK: call void @__ci_probe{{(_local)?}}(
+; CHECK-NEXT: br i1 %empty
+; CHECK: loop:
+; CHECK-NOT: __ci_probe
+; CHECK: call i32 %f(
+; CHECK-NOT: __ci_probe
+; CHECK: latch:
+; CHECK: call void @__ci_probe{{(_local)?}}(
+; CHECK-NEXT: br i1 %done
+define i32 @dispatch(ptr %fns, i64 %n) {
+entry:
+  %empty = icmp eq i64 %n, 0
+  br i1 %empty, label %exit, label %loop
+loop:
+  %i = phi i64 [ 0, %entry ], [ %i1, %latch ]
+  %acc = phi i32 [ 0, %entry ], [ %acc1, %latch ]
+  %slot = getelementptr ptr, ptr %fns, i64 %i
+  %f = load ptr, ptr %slot, align 8
+  %r = call i32 %f(i64 %i)
+  br label %latch
+latch:
+  %acc1 = add i32 %acc, %r
+  %i1 = add i64 %i, 1
+  %done = icmp eq i64 %i1, %n
+  br i1 %done, label %exit, label %loop
+exit:
+  %res = phi i32 [ 0, %entry ], [ %acc1, %latch ]
+  ret i32 %res
+}
