@@ -417,9 +417,10 @@ def markdown(s: Mapping[str, Any]) -> str:
                  f"{_fmt((gt['scan_busy_frac'] or 0) * 100, 0)}% |")
     L.append("")
     loads = sorted({k for pts in s["by_load"].values() for k in pts})
-    for title, metric in (("GET p99.9 (us) vs load, raw", "p999_us"),
-                          ("GET p99.9 (us) vs load, stall-free view", "clean_p999_us")):
-        L.append(f"## {title}")
+    for title, metric in (("## GET p99.9 (us) vs load, raw", "p999_us"),
+                          ("## GET p99.9 (us) vs load, stall-free view", "clean_p999_us"),
+                          ("Throughput (req/s) vs load:", "throughput_rps")):
+        L.append(title)
         L.append("")
         L.append("| policy | " + " | ".join(loads) + " |")
         L.append("|---|" + "---|" * len(loads))
@@ -429,16 +430,6 @@ def markdown(s: Mapping[str, Any]) -> str:
                 L.append(f"| {name} | " + " | ".join(_fmt(pts.get(k, {}).get(metric))
                                                      for k in loads) + " |")
         L.append("")
-    L.append("Throughput (req/s) vs load:")
-    L.append("")
-    L.append("| policy | " + " | ".join(loads) + " |")
-    L.append("|---|" + "---|" * len(loads))
-    for name in policies():
-        pts = s["by_load"].get(name)
-        if pts:
-            L.append(f"| {name} | " + " | ".join(_fmt(pts.get(k, {}).get("throughput_rps"))
-                                                 for k in loads) + " |")
-    L.append("")
     if s["exp_b"]:
         b = s["exp_b"]
         L.append(f"## Experiment B: batch job hosting the dataplane "
