@@ -514,7 +514,6 @@ class CIDesign(Design):
             # this function's whole cost at the call, as for a leaf.
             self.probe_free_cost[fn.name] = max(pout_max.values(), default=0)
             stats.bump("probe_free_functions")
-        dyn_cost: dict[str, tuple[int, str]] = {}
         for n, lbl in enumerate(sorted(dyn_joins, key=rpo.index)):
             # The join's first probe charges pin_avg plus the block's own prefix; charge each
             # incoming path's own pending cost instead, one PHI entry per CFG edge.
@@ -524,8 +523,7 @@ class CIDesign(Design):
             entries = []
             for p in preds.get(lbl, []):
                 v = max(pout_avg[p] + exited_carry(p, lbl, carry) + delta, 0) if p in reach else 0
-                ref = "%" + p
-                entries += [f"[ {v}, {ref} ]"] * blocks[p].successors.count(lbl)
+                entries += [f"[ {v}, %{p} ]"] * blocks[p].successors.count(lbl)
             blocks[lbl].instrs.insert(0, Instr(f"  {name} = phi i64 " + ", ".join(entries)))
             plan[lbl][0] = (idx + 1, name)
             for i in range(1, len(plan[lbl])):
