@@ -75,16 +75,28 @@ def clock_ticks() -> float:
 
 
 @contextmanager
-def file_lock(path: str | Path):
-    """Hold an exclusive ``flock`` on ``path`` (created, with its parent, if missing)."""
+def file_lock(path: str | Path, on_wait: Callable[[], None] | None = None):
+    """Hold an exclusive ``flock`` on ``path`` (created, with its parent, if missing).
+    ``on_wait`` is called once if the lock is held elsewhere, before waiting for it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _announce_bench_wait() -> None:
+    print(f"waiting for {BENCH_LOCK} (another benchmark holds it; if this command runs under "
+          f"flock on it already, set CI_BENCH_LOCK_HELD=1 or pass --no-lock)",
+          file=sys.stderr, flush=True)
 
 
 @contextmanager
@@ -93,26 +105,14 @@ def bench_lock(enabled: bool = True):
     the seconds spent waiting for it (0.0 when not ``enabled``: then nothing is locked).
 
     ``CI_BENCH_LOCK_HELD=1`` in the environment says the caller already holds it (e.g. the whole
-    command runs under ``flock /tmp/ci-bench.lock``): taking it again would wait forever.  A wait
-    longer than a few seconds is announced on stderr, with that hint."""
+    command runs under ``flock /tmp/ci-bench.lock``): taking it again would wait forever.  When
+    the lock is busy, the wait is announced on stderr with that hint."""
     if not enabled or os.environ.get("CI_BENCH_LOCK_HELD") == "1":
         yield 0.0
         return
     t0 = time.monotonic()
-    path = Path(BENCH_LOCK)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"waiting for {BENCH_LOCK} (another benchmark holds it; if this command runs "
-                  f"under flock on it already, set CI_BENCH_LOCK_HELD=1 or pass --no-lock)",
-                  file=sys.stderr, flush=True)
-            fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield time.monotonic() - t0
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with file_lock(BENCH_LOCK, on_wait=_announce_bench_wait):
+        yield time.monotonic() - t0
 
 
 # ---------------------------------------------------------------------------------------------
