@@ -432,39 +432,35 @@ class CIDesign(Design):
                 pout_max[lbl] = m
                 seen_out[lbl] = seen
             changed = False
-            # A loop entered with a long probe-free path would need probes inside its body
-            # (run every iteration) to respect the bound: charge its entry edges instead.
+            # Probes that would run at every iteration of a loop go on its entry edges instead:
+            # - a loop entered with a long probe-free path would need probes inside its body to
+            #   respect the bound;
+            # - a call that may recurse needs a probe before it in each activation: if nothing on
+            #   the way into the loop has probed yet, that probe would sit before the call (e.g.
+            #   an indirect call in a dispatch loop); later iterations pass the latch probe;
+            # - a folded loop's body must not get a probe from the bound at all (it would charge
+            #   the trip-count-scaled cost at every iteration).
+            def probe_entry_edges(preds: list[str]) -> bool:
+                new = [p for p in preds if p not in must_end and p not in in_folded]
+                must_end.update(new)
+                return bool(new)
+
             for h, loop in carry_loops.items():
                 entry_preds = [p for p in fwd_preds[h] if p not in loop.blocks]
-                if entry_preds and max(pout_max[p] for p in entry_preds) > self.opts.bound // 4:
-                    for p in entry_preds:
-                        if p not in must_end and p not in in_folded:
-                            must_end.add(p)
-                            changed = True
-            # A call that may recurse inside a loop needs a probe before it in each activation;
-            # if nothing on the way into the loop has probed yet, that probe would run at every
-            # iteration (e.g. before an indirect call in a dispatch loop): probe the loop's
-            # entry edges instead (later iterations pass its latch probe first).
-            for h, loop in carry_loops.items():
-                if seen_in_of.get(h, True):
+                if not entry_preds:
                     continue
-                if not any(forced[lbl] for lbl in loop.blocks if lbl in forced):
-                    continue
-                entry_preds = [p for p in fwd_preds[h] if p not in loop.blocks]
-                if entry_preds and not any(p in in_folded for p in entry_preds):
-                    for p in entry_preds:
-                        if p not in must_end:
-                            must_end.add(p)
-                            changed = True
-            # Likewise for a folded loop: a probe that the bound forced inside its body would
-            # run at every iteration (charging the trip-count-scaled cost each time).
+                long_entry = max(pout_max[p] for p in entry_preds) > self.opts.bound // 4
+                recursive_call = (
+                    not seen_in_of.get(h, True)
+                    and any(forced[lbl] for lbl in loop.blocks if lbl in forced)
+                    and not any(p in in_folded for p in entry_preds)
+                )
+                if long_entry or recursive_call:
+                    changed |= probe_entry_edges(entry_preds)
             for loop, whole in fold_cost:
                 entry_preds = [p for p in fwd_preds[loop.header] if p not in loop.blocks]
                 if entry_preds and max(pout_max[p] for p in entry_preds) + whole > self.opts.bound:
-                    for p in entry_preds:
-                        if p not in must_end and p not in in_folded:
-                            must_end.add(p)
-                            changed = True
+                    changed |= probe_entry_edges(entry_preds)
             for lbl in rpo:
                 fp = fwd_preds[lbl]
                 if len(fp) < 2 or lbl in headers:
